@@ -1,0 +1,153 @@
+"""Member-batched networks: K independent models in one set of stacked tensors.
+
+Every parameter carries a leading members dimension K (``weight: [K, in, out]``) and every
+input and output is ``[K, B, ...]``. Members never mix, so summing the members' losses and
+stepping one elementwise optimiser (Adam, SGD, RMSprop) trains K independent models at once:
+that is how every chapter states its claims over several seeds (introduction, "Seeds are a
+batch dimension"). ``K = 1`` is the ordinary single model.
+
+Used from chapter 1 (the energy U) and chapter 2 (the generator G) on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from . import _validate
+
+__all__ = ["MemberLinear", "MLPEnergy", "MLPGenerator", "energy_on_grid"]
+
+
+class MemberLinear(nn.Module):
+    """K affine maps applied side by side: ``y[k] = x[k] @ weight[k] + bias[k]``.
+
+    Initialised like ``torch.nn.Linear`` (uniform in ±1/sqrt(in_features)), each member drawn
+    independently.
+    """
+
+    def __init__(self, members: int, in_features: int, out_features: int):
+        super().__init__()
+        _validate.positive("members", members, integer=True)
+        _validate.positive("in_features", in_features, integer=True)
+        _validate.positive("out_features", out_features, integer=True)
+        self.members, self.in_features, self.out_features = members, in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(members, in_features, out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_features).uniform_(-bound, bound))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # [K, B, in] @ [K, in, out] + [K, 1, out] -> [K, B, out]
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def member(self, k: int) -> nn.Linear:
+        """Member ``k`` as a plain ``nn.Linear`` holding a copy of its parameters."""
+        lin = nn.Linear(self.in_features, self.out_features)
+        with torch.no_grad():
+            lin.weight.copy_(self.weight[k].T)
+            lin.bias.copy_(self.bias[k, 0])
+        return lin
+
+    def extra_repr(self) -> str:
+        return f"members={self.members}, in_features={self.in_features}, out_features={self.out_features}"
+
+
+def _make_activation(activation: Callable[[], nn.Module]) -> nn.Module:
+    if not callable(activation):
+        raise ValueError(f"activation must be a callable returning an nn.Module (e.g. nn.SiLU), got {activation!r}")
+    act = activation()
+    if not isinstance(act, nn.Module):
+        raise ValueError(f"activation() must return an nn.Module, got {type(act).__name__}")
+    return act
+
+
+class _MemberMLP(nn.Module):
+    def __init__(self, members, in_dim, out_dim, width, depth, activation):
+        super().__init__()
+        _validate.positive("width", width, integer=True)
+        _validate.positive("depth", depth, integer=True)
+        dims = [in_dim] + [width] * depth + [out_dim]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(MemberLinear(members, a, b))
+            if i < depth:
+                layers.append(_make_activation(activation))
+        self.layers = nn.Sequential(*layers)
+        self.members, self.in_dim, self.out_dim = members, in_dim, out_dim
+
+    def member(self, k: int) -> nn.Sequential:
+        """Member ``k`` as an ordinary ``nn.Sequential`` of ``nn.Linear`` (a copy).
+
+        ``net.member(k)(x[k])`` equals ``net(x)[k]``: the test suite checks it.
+        """
+        if not (isinstance(k, int) and 0 <= k < self.members):
+            raise ValueError(f"k must be an int in [0, {self.members}), got {k!r}")
+        mods = [m.member(k) if isinstance(m, MemberLinear) else m for m in self.layers]
+        return nn.Sequential(*mods)
+
+    def _check_input(self, name: str, x: Tensor) -> Tensor:
+        _validate.members_batch(name, x, dim=self.in_dim)
+        if x.shape[0] != self.members:
+            raise ValueError(f"{name} must have K={self.members} members in dim 0, got shape {tuple(x.shape)}")
+        return x
+
+
+class MLPEnergy(_MemberMLP):
+    """The energy U(x) of chapter 1: ``[K, B, D] -> [K, B]``; lower means more data-like."""
+
+    def __init__(self, members: int = 1, dim: int = 2, *, width: int = 64, depth: int = 3,
+                 activation: Callable[[], nn.Module] = nn.SiLU):
+        _validate.positive("dim", dim, integer=True)
+        super().__init__(members, dim, 1, width, depth, activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(self._check_input("x", x)).squeeze(-1)
+
+
+class MLPGenerator(_MemberMLP):
+    """The generator G(z) of chapter 2: noise ``[K, B, latent_dim] -> [K, B, dim]``."""
+
+    def __init__(self, members: int = 1, dim: int = 2, *, latent_dim: int = 4, width: int = 64,
+                 depth: int = 3, activation: Callable[[], nn.Module] = nn.SiLU):
+        _validate.positive("dim", dim, integer=True)
+        _validate.positive("latent_dim", latent_dim, integer=True)
+        super().__init__(members, latent_dim, dim, width, depth, activation)
+        self.latent_dim = latent_dim
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Standard normal z of shape ``[K, n, latent_dim]`` on the generator's device."""
+        _validate.positive("n", n, integer=True)
+        dev = self.layers[0].weight.device
+        z = torch.randn(self.members, n, self.latent_dim, generator=generator)
+        return z.to(dev)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.layers(self._check_input("z", z))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` fakes per member, ``[K, n, dim]``, without a graph."""
+        return self(self.noise(n, generator))
+
+
+@torch.no_grad()
+def energy_on_grid(energy: nn.Module, extent, res: int, *, chunk: int = 16384):
+    """Evaluate a 2D energy on a ``res x res`` grid over ``extent = (xmin, xmax, ymin, ymax)``.
+
+    Returns ``(xs, ys, E)`` with ``xs``, ``ys`` of shape ``[res]`` and ``E`` of shape
+    ``[K, res, res]`` indexed ``E[k, iy, ix]`` (rows are y, as ``plt.contourf`` expects).
+    """
+    if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
+        raise ValueError(f"extent must be (xmin, xmax, ymin, ymax) with min < max, got {extent!r}")
+    _validate.positive("res", res, integer=True)
+    param = next(energy.parameters())
+    xs = torch.linspace(extent[0], extent[1], res)
+    ys = torch.linspace(extent[2], extent[3], res)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(param.device, param.dtype)
+    members = energy.members
+    out = [energy(p.expand(members, -1, -1)) for p in pts.split(chunk)]
+    return xs, ys, torch.cat(out, dim=1).reshape(members, res, res).cpu()

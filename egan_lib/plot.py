@@ -1,0 +1,150 @@
+"""Figures of the book: energy landscapes with samples, particles rolling downhill, training
+curves with the spread over members, and ``to_jshtml`` animations that work in static HTML.
+
+Every function draws on a given ``ax`` (or makes one) and returns what it drew on, so a
+chapter can compose figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import _validate
+from .nets import energy_on_grid
+
+__all__ = ["landscape", "draw_landscape", "trajectories", "curves", "animate_training", "REAL", "FAKE"]
+
+REAL = dict(c="#d62728", s=10, marker="o", label="real", zorder=3, linewidths=0)
+FAKE = dict(c="white", s=8, marker="o", label="fake", zorder=4, edgecolors="black", linewidths=0.4)
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _ax(ax, size=(4.2, 4)):
+    if ax is None:
+        _, ax = _plt().subplots(figsize=size)
+    return ax
+
+
+def _np(x):
+    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+
+
+def draw_landscape(ax, xs, ys, E, *, real=None, fake=None, levels: int = 30, cmap: str = "viridis",
+                   colorbar: bool = False, title: str | None = None):
+    """Filled contours of one member's energy ``E`` (``[res, res]``, rows = y) with samples on top."""
+    E = _np(E)
+    cs = ax.contourf(_np(xs), _np(ys), E, levels=levels, cmap=cmap)
+    ax.contour(_np(xs), _np(ys), E, levels=levels, colors="k", linewidths=0.2, alpha=0.4)
+    if real is not None:
+        r = _np(real)
+        ax.scatter(r[:, 0], r[:, 1], **REAL)
+    if fake is not None:
+        f = _np(fake)
+        ax.scatter(f[:, 0], f[:, 1], **FAKE)
+    ax.set_xlim(float(xs[0]), float(xs[-1]))
+    ax.set_ylim(float(ys[0]), float(ys[-1]))
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    if colorbar:
+        ax.figure.colorbar(cs, ax=ax, shrink=0.8, label="U(x)  (low = data-like)")
+    return cs
+
+
+def landscape(energy, extent, *, member: int = 0, real: Tensor | None = None, fake: Tensor | None = None,
+              res: int = 100, ax=None, colorbar: bool = True, title: str | None = None, levels: int = 30):
+    """Draw member ``member`` of a 2D energy over ``extent`` with real (red) and fake (white) samples.
+
+    ``real`` and ``fake`` are ``[N, 2]`` (one member's samples) or ``[K, N, 2]`` (the member is
+    picked). Returns the axes.
+    """
+    ax = _ax(ax)
+    if not (isinstance(member, int) and 0 <= member < energy.members):
+        raise ValueError(f"member must be an int in [0, {energy.members}), got {member!r}")
+    pick = lambda s: None if s is None else (s[member] if s.ndim == 3 else s)
+    xs, ys, E = energy_on_grid(energy, extent, res)
+    draw_landscape(ax, xs, ys, E[member], real=pick(real), fake=pick(fake), colorbar=colorbar,
+                   title=title, levels=levels)
+    return ax
+
+
+def trajectories(paths, *, ax=None, color="white", every: int = 1, alpha: float = 0.8, lw: float = 0.8,
+                 start_marker: bool = True):
+    """Draw particle paths ``[T, N, 2]`` (time first) as lines with a dot at the start and a cross at the end."""
+    ax = _ax(ax)
+    p = _np(paths)
+    if p.ndim != 3 or p.shape[2] != 2:
+        raise ValueError(f"paths must have shape [T, N, 2], got {p.shape}")
+    _validate.positive("every", every, integer=True)
+    p = p[:, ::every]
+    ax.plot(p[:, :, 0], p[:, :, 1], color=color, lw=lw, alpha=alpha, zorder=4)
+    if start_marker:
+        ax.scatter(p[0, :, 0], p[0, :, 1], s=10, c=color, edgecolors="k", linewidths=0.4, zorder=5, label="start")
+    ax.scatter(p[-1, :, 0], p[-1, :, 1], s=22, c="#ff7f0e", marker="X", edgecolors="k", linewidths=0.4,
+               zorder=6, label="end")
+    return ax
+
+
+def curves(steps, values, *, ax=None, label: str | None = None, color=None, log: bool = False,
+           spread: str = "minmax", members: bool = False):
+    """A metric over training: the mean over members with the spread shaded.
+
+    ``values`` is ``[T, K]`` (e.g. ``history["e_real"]``). ``spread`` is ``"minmax"`` (the range
+    over members) or ``"std"`` (mean ± one standard deviation); ``members=True`` also draws each
+    member thinly.
+    """
+    ax = _ax(ax, size=(5, 3.2))
+    v = _np(values)
+    s = _np(steps)
+    if v.ndim != 2 or v.shape[0] != s.shape[0]:
+        raise ValueError(f"values must have shape [T, K] with T = len(steps) = {s.shape[0]}, got {v.shape}")
+    if spread not in ("minmax", "std"):
+        raise ValueError(f"spread must be 'minmax' or 'std', got {spread!r}")
+    mean = v.mean(axis=1)
+    lo, hi = (v.min(axis=1), v.max(axis=1)) if spread == "minmax" else (mean - v.std(axis=1), mean + v.std(axis=1))
+    (line,) = ax.plot(s, mean, color=color, label=label, lw=1.6)
+    ax.fill_between(s, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
+    if members:
+        ax.plot(s, v, color=line.get_color(), lw=0.5, alpha=0.5)
+    if log:
+        ax.set_yscale("symlog")
+    ax.set_xlabel("step")
+    return ax
+
+
+def animate_training(history, *, member: int = 0, real: Tensor | None = None, interval: int = 150,
+                     title: str = "step {step}", size=(4.2, 4)):
+    """An animation of the landscape and the fakes over a run's snapshots.
+
+    Needs a history recorded with ``snapshot_every`` and ``snapshot_grid``. Returns the HTML
+    string of ``FuncAnimation.to_jshtml()`` (display it with ``IPython.display.HTML``): it
+    plays in the static book, no kernel needed.
+    """
+    from matplotlib import animation
+
+    plt = _plt()
+    snaps = history.snapshots
+    if not snaps or snaps[0].energy is None or history.grid is None:
+        raise ValueError("history has no landscape snapshots: train with snapshot_every and snapshot_grid")
+    xs, ys = history.grid
+    fig, ax = plt.subplots(figsize=size)
+    r = None if real is None else (real[member] if real.ndim == 3 else real)
+
+    def frame(i):
+        ax.clear()
+        s = snaps[i]
+        draw_landscape(ax, xs, ys, s.energy[member], real=r, fake=s.fakes[member], title=title.format(step=s.step))
+        return []
+
+    anim = animation.FuncAnimation(fig, frame, frames=len(snaps), interval=interval, blit=False)
+    html = anim.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return html

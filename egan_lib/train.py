@@ -1,0 +1,251 @@
+r"""Digging and jumping as two short functions, and an explicit loop around them.
+
+* ``dig_step`` (chapter 1): one update of the energy U on a real and a fake batch,
+  :math:`L_U = L_\text{energy}(U(x_\text{real}), U(x_\text{fake})) + \frac{\gamma}{2} N \cdot \text{penalty}`
+  where the penalty is applied every N-th step only (lazy; N = 1 is every step).
+* ``jump_step`` (chapter 2): one update of the generator G with U frozen, :math:`\min_G E_z U(G(z))`.
+* ``train``: alternate them, with a progress bar, a history of per-member metrics, snapshots
+  for animations, and a divergence guard that stops at the first non-finite value and keeps
+  the last finite state.
+
+A recipe (``Recipe``) holds the loss and penalty *functions*; nothing is selected by string.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import _validate, losses
+from .nets import energy_on_grid
+from .penalties import PenaltyInputs
+
+__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the energy and the generator are trained: the functions themselves and the weights."""
+
+    energy_loss: Callable = losses.energy_wgan  # (e_real, e_fake) -> EnergyLoss or [K]
+    generator_loss: Callable = losses.generator_energy  # (e_fake) -> [K]
+    penalty: Callable[[PenaltyInputs], Tensor] | None = None  # e.g. penalties.on_real(penalties.r1)
+    gamma: float = 0.0  # the penalty enters as (gamma / 2) * penalty
+    penalty_every: int = 1  # lazy penalty: every N-th energy step, multiplied by N
+    dig_per_jump: int = 1  # energy steps per generator step
+
+    def __post_init__(self) -> None:
+        for name in ("energy_loss", "generator_loss"):
+            if not callable(getattr(self, name)):
+                raise ValueError(f"{name} must be a function, got {getattr(self, name)!r}")
+        if self.penalty is not None and not callable(self.penalty):
+            raise ValueError(f"penalty must be a function of PenaltyInputs or None, got {self.penalty!r}")
+        _validate.non_negative("gamma", self.gamma)
+        if self.gamma > 0 and self.penalty is None:
+            raise ValueError(f"gamma={self.gamma} is set but penalty is None: give a penalty or gamma=0")
+        _validate.positive("penalty_every", self.penalty_every, integer=True)
+        _validate.positive("dig_per_jump", self.dig_per_jump, integer=True)
+
+
+def _total(loss) -> Tensor:
+    return loss.total if isinstance(loss, losses.EnergyLoss) else loss
+
+
+def dig_step(energy: nn.Module, opt_e: torch.optim.Optimizer, x_real: Tensor, x_fake: Tensor,
+             recipe: Recipe, *, step: int = 0) -> dict[str, Tensor]:
+    """One energy ("digging") update. Returns detached per-member metrics, each ``[K]``.
+
+    ``x_fake`` is treated as a constant (the generator is not updated here). The penalty, if the
+    recipe has one, runs on steps where ``step % recipe.penalty_every == 0`` and is scaled by
+    ``penalty_every`` so its average weight stays ``gamma / 2``.
+    """
+    use_penalty = recipe.penalty is not None and recipe.gamma > 0 and step % recipe.penalty_every == 0
+    x_real = x_real.detach().requires_grad_(use_penalty)
+    x_fake = x_fake.detach().requires_grad_(use_penalty)
+    e_real, e_fake = energy(x_real), energy(x_fake)
+    loss = _total(recipe.energy_loss(e_real, e_fake))
+    out = {"e_real": e_real.detach().mean(1), "e_fake": e_fake.detach().mean(1), "loss_e": loss.detach()}
+    if use_penalty:
+        pen = recipe.penalty(PenaltyInputs(energy, x_real, e_real, x_fake, e_fake))
+        # the weight convention of the whole book: (gamma / 2) * penalty, times N when lazy
+        loss = loss + (recipe.gamma / 2) * recipe.penalty_every * pen
+        out["penalty"] = pen.detach()
+    opt_e.zero_grad(set_to_none=True)
+    loss.sum().backward()  # members never mix: the sum trains each member on its own loss
+    opt_e.step()
+    return out
+
+
+def jump_step(energy: nn.Module, generator: nn.Module, opt_g: torch.optim.Optimizer, z: Tensor,
+              recipe: Recipe) -> dict[str, Tensor]:
+    """One generator ("jumping") update against a frozen energy. Returns ``{"loss_g": [K]}``."""
+    energy.requires_grad_(False)  # U is frozen: no gradient is accumulated for it
+    try:
+        loss = recipe.generator_loss(energy(generator(z)))
+        opt_g.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt_g.step()
+    finally:
+        energy.requires_grad_(True)
+    return {"loss_g": loss.detach()}
+
+
+@dataclass
+class Snapshot:
+    """The state of training at one step, for figures and animations (on the CPU)."""
+
+    step: int
+    fakes: Tensor  # [K, n, D], generated from the same fixed noise at every snapshot
+    energy: Tensor | None  # [K, res, res] on History.grid, or None when no grid was asked for
+
+
+@dataclass
+class History:
+    """Per-member metrics of a run: ``history["e_real"]`` is a numpy array ``[T, K]``."""
+
+    steps: list[int] = field(default_factory=list)
+    metrics: dict[str, list[Tensor]] = field(default_factory=dict)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    grid: tuple | None = None  # (xs, ys) of the snapshot energies
+    stopped: str | None = None  # why training ended early (divergence), else None
+    seconds: float = 0.0  # wall time of the loop
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self.metrics:
+            raise KeyError(f"no metric {key!r}; recorded: {sorted(self.metrics)}")
+        return torch.stack(self.metrics[key]).cpu().numpy()
+
+    def keys(self):
+        return self.metrics.keys()
+
+    @property
+    def steps_per_second(self) -> float:
+        return (self.steps[-1] if self.steps else 0) / self.seconds if self.seconds else float("nan")
+
+
+def _is_sampler(obj) -> bool:
+    return hasattr(obj, "sample") and not isinstance(obj, nn.Module)
+
+
+def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
+          opt_e: torch.optim.Optimizer, opt_g: torch.optim.Optimizer | None = None,
+          recipe: Recipe = Recipe(), seed: int = 0, log_every: int = 10,
+          snapshot_every: int | None = None, snapshot_samples: int = 256, snapshot_grid=None,
+          progress: bool = True, desc: str = "training") -> History:
+    """Alternate digging and jumping for ``steps`` generator steps; return the history.
+
+    Args:
+        energy: a member-batched energy, ``[K, B, D] -> [K, B]``.
+        generator: a member-batched generator (trained with ``opt_g``), or a fixed sampler with
+            ``sample(n, generator, members=K)`` standing in for one (no jumping; chapter 1).
+        real: the data, an object with ``sample(n, generator, members=K)``.
+        steps: outer steps; each does ``recipe.dig_per_jump`` energy steps and one generator step.
+        batch: real and fake samples per member per step.
+        seed: seeds the data and noise stream (the nets are seeded when they are built).
+        log_every: record metrics every this many steps (and check them for NaN/inf).
+        snapshot_every: store fakes (and the energy on ``snapshot_grid``) this often.
+        snapshot_grid: ``(extent, res)`` to record the 2D energy landscape at each snapshot.
+        progress: show a tqdm progress bar.
+    """
+    from tqdm.auto import tqdm
+    import time
+
+    _validate.positive("steps", steps, integer=True)
+    _validate.positive("batch", batch, integer=True)
+    _validate.positive("log_every", log_every, integer=True)
+    if snapshot_every is not None:
+        _validate.positive("snapshot_every", snapshot_every, integer=True)
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"recipe must be an egan_lib.train.Recipe, got {type(recipe).__name__}")
+    if not hasattr(real, "sample"):
+        raise ValueError(f"real must have a sample(n, generator, members=K) method, got {type(real).__name__}")
+    fixed_fakes = _is_sampler(generator)
+    if not fixed_fakes and not isinstance(generator, nn.Module):
+        raise ValueError("generator must be an nn.Module or a sampler with sample(n, generator, members=K)")
+    if not fixed_fakes and opt_g is None:
+        raise ValueError("opt_g is required when the generator is trained")
+    K = energy.members
+    if not fixed_fakes and generator.members != K:
+        raise ValueError(f"generator has {generator.members} members but energy has {K}")
+    device = next(energy.parameters()).device
+
+    rng = torch.Generator().manual_seed(seed)
+    snap_z = generator.noise(snapshot_samples, torch.Generator().manual_seed(seed + 1)) if not fixed_fakes else None
+    hist = History()
+    if snapshot_grid is not None:
+        extent, res = snapshot_grid
+
+    def fakes(n):
+        if fixed_fakes:
+            return generator.sample(n, rng, members=K).to(device)
+        with torch.no_grad():
+            return generator(generator.noise(n, rng))
+
+    def snapshot(step):
+        grid_e = None
+        if snapshot_grid is not None:
+            xs, ys, grid_e = energy_on_grid(energy, extent, res)
+            hist.grid = (xs, ys)
+        if fixed_fakes:
+            f = generator.sample(snapshot_samples, torch.Generator().manual_seed(seed + 1), members=K)
+        else:
+            with torch.no_grad():
+                f = generator(snap_z).cpu()
+        hist.snapshots.append(Snapshot(step, f.cpu(), grid_e))
+
+    def state():
+        s = {"energy": copy.deepcopy(energy.state_dict()), "opt_e": copy.deepcopy(opt_e.state_dict())}
+        if not fixed_fakes:
+            s["generator"] = copy.deepcopy(generator.state_dict())
+            s["opt_g"] = copy.deepcopy(opt_g.state_dict())
+        return s
+
+    def restore(s):
+        energy.load_state_dict(s["energy"])
+        opt_e.load_state_dict(s["opt_e"])
+        if not fixed_fakes:
+            generator.load_state_dict(s["generator"])
+            opt_g.load_state_dict(s["opt_g"])
+
+    last_good = state()
+    if snapshot_every is not None:
+        snapshot(0)
+    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=0.5)
+    t0 = time.perf_counter()
+    dig_count = 0
+    for step in bar:
+        for _ in range(recipe.dig_per_jump):
+            out = dig_step(energy, opt_e, real.sample(batch, rng, members=K).to(device), fakes(batch),
+                           recipe, step=dig_count)
+            dig_count += 1
+        if not fixed_fakes:
+            out.update(jump_step(energy, generator, opt_g, generator.noise(batch, rng), recipe))
+        if step % log_every == 0 or step == steps:
+            values = torch.stack([v for v in out.values()])
+            bad = ~torch.isfinite(values)
+            if bad.any():
+                members = sorted(set(bad.nonzero()[:, 1].tolist()))
+                names = sorted({list(out)[i] for i in bad.nonzero()[:, 0].tolist()})
+                restore(last_good)
+                last = hist.steps[-1] if hist.steps else 0
+                hist.stopped = (f"stopped at step {step}: non-finite {', '.join(names)} in member(s) "
+                                f"{members}; the nets are restored to their state at step {last}")
+                warnings.warn(hist.stopped, RuntimeWarning, stacklevel=2)
+                break
+            hist.steps.append(step)
+            for k, v in out.items():
+                hist.metrics.setdefault(k, []).append(v.cpu())
+            last_good = state()
+            if progress:
+                bar.set_postfix(U_real=f"{out['e_real'].mean():.3g}", U_fake=f"{out['e_fake'].mean():.3g}")
+        if snapshot_every is not None and (step % snapshot_every == 0 or step == steps):
+            snapshot(step)
+    bar.close()
+    hist.seconds = time.perf_counter() - t0
+    return hist
