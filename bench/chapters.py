@@ -1,0 +1,59 @@
+"""Execution time of every chapter under the current preset (EGAN_PRESET, default quick on CPU).
+
+    python bench/chapters.py            # all chapters in _toc.yml
+    python bench/chapters.py 02_jumping # some of them
+
+Prints a table and writes it to bench/results/chapters-<preset>.json. The quick preset's goal is
+at most 90 s per chapter on a 2-core CPU (CI executes every chapter twice: nbval and the build).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+import yaml
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from egan_lib import presets  # noqa: E402
+
+
+def chapters() -> list[Path]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def run(nb_path: Path) -> float:
+    nb = nbformat.read(nb_path, as_version=4)
+    t0 = time.perf_counter()
+    NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str]) -> None:
+    todo = [p for p in chapters() if not argv or any(a in p.stem for a in argv)]
+    preset = presets.current()
+    rows = []
+    for p in todo:
+        seconds = run(p)
+        rows.append({"chapter": p.stem, "seconds": round(seconds, 1)})
+        print(f"{p.stem:<28} {seconds:7.1f} s", flush=True)
+    total = sum(r["seconds"] for r in rows)
+    print(f"{'total':<28} {total:7.1f} s   (preset {preset.name}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, cuda={torch.cuda.is_available()})")
+    out = ROOT / "bench" / "results" / f"chapters-{preset.name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"preset": preset.name, "machine": platform.platform(),
+                               "cuda": torch.cuda.is_available(), "rows": rows, "total_seconds": total}, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
