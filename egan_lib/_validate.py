@@ -42,8 +42,8 @@ def same_members(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
 
 
 def positive(name: str, v, integer: bool = False):
-    ok = isinstance(v, int) and not isinstance(v, bool) if integer else isinstance(v, (int, float))
-    if not ok or not v > 0:
+    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+    if isinstance(v, bool) or not ok or not v > 0:
         kind = "a positive int" if integer else "a positive number"
         raise ValueError(f"{name} must be {kind}, got {v!r}")
     return v

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 from . import _validate
 
-__all__ = ["EnergyLoss", "energy_wgan", "generator_energy"]
+__all__ = ["EnergyLoss", "energy_wgan", "energy_hinge", "energy_margin", "generator_energy"]
 
 
 class EnergyLoss(NamedTuple):
@@ -45,6 +46,52 @@ def energy_wgan(e_real: Tensor, e_fake: Tensor) -> EnergyLoss:
     _check_pair(e_real, e_fake)
     real = e_real.mean(dim=1)
     fake = -e_fake.mean(dim=1)
+    return EnergyLoss(real + fake, real, fake)
+
+
+def energy_hinge(e_real: Tensor, e_fake: Tensor) -> EnergyLoss:
+    r"""The hinge, eq. (4): :math:`\min_U \; \mathbb{E}_{x\sim p}\max(0, 1 + U(x)) + \mathbb{E}_{x\sim q}\max(0, 1 - U(x))`.
+
+    Eq. (1) with the pushing switched off once it has gone far enough: a real sample stops
+    being pushed down once :math:`U \le -1`, a fake stops being pushed up once :math:`U \ge 1`.
+    So the energies stay bounded without a penalty (chapter 4). This is the hinge loss of
+    Geometric GAN (Lim & Ye, 2017), used by SNGAN (Miyato et al., 2018), SAGAN (Zhang et al.,
+    2019) and BigGAN (Brock et al., 2019), written for an energy: their discriminator is high
+    on real data, :math:`D = -U`, and their
+    :math:`\mathbb{E}_p\max(0, 1 - D) + \mathbb{E}_q\max(0, 1 + D)` is exactly this. Their
+    generator loss :math:`-\mathbb{E}_z D(G(z))` is eq. (3), ``generator_energy``. No deviation.
+
+    Returns ``EnergyLoss(total, real=E max(0, 1 + U(real)), fake=E max(0, 1 - U(fake)))``, each
+    ``[K]``; both terms are zero where the margins hold.
+    """
+    _check_pair(e_real, e_fake)
+    real = torch.relu(1 + e_real).mean(dim=1)
+    fake = torch.relu(1 - e_fake).mean(dim=1)
+    return EnergyLoss(real + fake, real, fake)
+
+
+def energy_margin(e_real: Tensor, e_fake: Tensor, margin: float = 1.0) -> EnergyLoss:
+    r"""The margin loss for a non-negative energy, eq. (5): :math:`\min_U \; \mathbb{E}_{x\sim p}U(x) + \mathbb{E}_{x\sim q}\max(0, m - U(x))`.
+
+    EBGAN's discriminator loss (Zhao et al., 2017), whose energy is an autoencoder's
+    reconstruction error (``nets.AutoencoderEnergy``): reals are pulled down to 0, fakes pushed
+    up only until they reach the margin :math:`m`. Chapter 4 shows what :math:`m` does. EBGAN's
+    generator loss is eq. (3), ``generator_energy``.
+
+    Args:
+        e_real, e_fake: energies ``[K, B]``; U should be non-negative (with an energy that can go
+            below 0 the real term has no minimum). This is not checked, to keep the training
+            step free of device synchronisation.
+        margin: :math:`m > 0`. In a recipe: ``functools.partial(energy_margin, margin=m)``.
+
+    Deviation: EBGAN's repelling regulariser (the pull-away term, EBGAN-PT) acts on the
+    generator and is not part of this loss. Returns
+    ``EnergyLoss(total, real=E U(real), fake=E max(0, m - U(fake)))``, each ``[K]``.
+    """
+    _validate.positive("margin", margin)
+    _check_pair(e_real, e_fake)
+    real = e_real.mean(dim=1)
+    fake = torch.relu(margin - e_fake).mean(dim=1)
     return EnergyLoss(real + fake, real, fake)
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from . import _validate
 
-__all__ = ["MemberLinear", "MLPEnergy", "MLPGenerator", "energy_on_grid"]
+__all__ = ["MemberLinear", "MLPEnergy", "MLPGenerator", "AutoencoderEnergy", "energy_on_grid"]
 
 
 class MemberLinear(nn.Module):
@@ -131,6 +131,60 @@ class MLPGenerator(_MemberMLP):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` fakes per member, ``[K, n, dim]``, without a graph."""
         return self(self.noise(n, generator))
+
+
+class AutoencoderEnergy(nn.Module):
+    r"""EBGAN's energy (chapter 4): the reconstruction error of an autoencoder, ``[K, B, D] -> [K, B]``.
+
+    .. math:: U(x) = \frac{1}{D}\,\big\|x - \mathrm{Dec}(\mathrm{Enc}(x))\big\|^2
+
+    the squared error *averaged* over the D dimensions (so a margin means the same for 2D points
+    and for images flattened to D), hence :math:`U \ge 0`: the non-negative energy that the
+    margin loss of eq. (5) (``losses.energy_margin``) needs. Low where the autoencoder
+    reconstructs well, which training makes true on the data. Encoder and decoder are
+    member-batched MLPs (``D -> latent_dim -> D``, ``depth`` hidden layers of ``width`` each).
+
+    Deviation from EBGAN (Zhao et al., 2017): the paper's energy is the Euclidean norm
+    :math:`\|x - \mathrm{Dec}(\mathrm{Enc}(x))\|`, not its square over D; the mean squared
+    error is smooth where the reconstruction is exact (the norm is not differentiable there).
+    A ``latent_dim`` below ``dim`` is a bottleneck, so U cannot be 0 everywhere;
+    ``latent_dim >= dim`` is allowed too, and then only the margin on the fakes keeps the
+    autoencoder from reconstructing everything.
+    """
+
+    def __init__(self, members: int = 1, dim: int = 2, *, latent_dim: int = 1, width: int = 64,
+                 depth: int = 2, activation: Callable[[], nn.Module] = nn.SiLU):
+        super().__init__()
+        _validate.positive("members", members, integer=True)
+        _validate.positive("dim", dim, integer=True)
+        _validate.positive("latent_dim", latent_dim, integer=True)
+        self.encoder = _MemberMLP(members, dim, latent_dim, width, depth, activation)
+        self.decoder = _MemberMLP(members, latent_dim, dim, width, depth, activation)
+        self.members, self.dim, self.latent_dim = members, dim, latent_dim
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """``Dec(Enc(x))``, ``[K, B, D] -> [K, B, D]``."""
+        x = self.encoder._check_input("x", x)
+        return self.decoder.layers(self.encoder.layers(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.reconstruct(x)).pow(2).mean(dim=-1)
+
+    def member(self, k: int) -> nn.Module:
+        """Member ``k`` as an ordinary module ``[B, D] -> [B]`` (a copy); equals ``net(x)[k]``."""
+        return _AutoencoderEnergyMember(self.encoder.member(k), self.decoder.member(k))
+
+    def extra_repr(self) -> str:
+        return f"members={self.members}, dim={self.dim}, latent_dim={self.latent_dim}"
+
+
+class _AutoencoderEnergyMember(nn.Module):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.decoder(self.encoder(x))).pow(2).mean(dim=-1)
 
 
 @torch.no_grad()
