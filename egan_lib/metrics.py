@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import _validate
+from . import _validate, penalties
 
-__all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize"]
+__all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "Landing", "landing", "Flatness",
+           "flatness"]
 
 
 class ModeStats(NamedTuple):
@@ -84,3 +85,123 @@ def mode_stats(samples: Tensor, mixture, *, n_std: float = 3.0) -> ModeStats:
             p = hist[k][hist[k] > 0] / n_good[k]
             kl[k] = float(np.sum(p * np.log(p * M)))
     return ModeStats(modes, hq, kl, hist)
+
+
+class Landing(NamedTuple):
+    """Where rolled particles came to rest (``landing``). Fractions are numpy arrays ``[K]``."""
+
+    nearest: np.ndarray  # fraction at rest at the real mode that was nearest to their start
+    other: np.ndarray  # fraction at rest at some other real mode
+    sub_true: np.ndarray  # fraction at rest (stationary) far from every real mode: a "sub-true" pit
+    moving: np.ndarray  # fraction neither at a real mode nor stationary (still rolling, or gone)
+    modes: np.ndarray  # number of distinct real modes that at least one particle ended at
+    at_mode: Tensor  # [K, N] bool: the particle ended within `radius` of a real mode
+    stationary: Tensor  # [K, N] bool: its final gradient is small (see `grad_tol`)
+    grad_ratio: Tensor  # [K, N] final |grad U| over the member's median |grad U| at the start
+
+
+def landing(energy, x0: Tensor, x_end: Tensor, centers: Tensor, *, radius: float,
+            grad_tol: float = 1e-2, grad_scale: Tensor | float | None = None) -> Landing:
+    r"""Classify where particles that rolled down a frozen energy came to rest (chapter 2).
+
+    A particle that started at ``x0`` and ended at ``x_end`` (each ``[K, N, D]``, member ``k`` on
+    energy member ``k``) is
+
+    * **at a real mode** if it ended within ``radius`` of one of ``centers`` (``[M, D]``), either
+      the one nearest to where it started (``nearest``: it fell into its own pit) or another one;
+    * **stationary** if :math:`\|\nabla_x U(x_\text{end})\| \le \texttt{grad\_tol}\cdot s_k`,
+      where :math:`s_k` (``grad_scale``: ``[K]`` or one number) defaults to the member's median
+      :math:`\|\nabla_x U(x_0)\|`: its slope has all but vanished compared with the typical slope
+      where the particles started. The energy's overall scale is arbitrary (eq. (1) is linear in
+      U), so the tolerance is relative to it;
+    * in a **sub-true pit** if it is stationary but not at a real mode: a local minimum of U that
+      no real sample sits in (the article's "sub-true" pit);
+    * **moving** otherwise (not at rest yet, or running off).
+
+    ``nearest + other + sub_true + moving = 1`` for every member; ``modes`` counts the distinct
+    real modes reached. The same classification applies to a generator's fakes before and after
+    it is trained on a frozen U (``x0 = G_0(z)``, ``x_end = G(z)`` for the same noise z).
+    """
+    _validate.members_batch("x0", x0)
+    _validate.members_batch("x_end", x_end)
+    if x0.shape != x_end.shape:
+        raise ValueError(f"x0 and x_end must have the same shape [K, N, D], got {tuple(x0.shape)} and {tuple(x_end.shape)}")
+    centers = torch.as_tensor(centers)
+    if centers.ndim != 2 or centers.shape[1] != x0.shape[2]:
+        raise ValueError(f"centers must have shape [M, {x0.shape[2]}], got {tuple(centers.shape)}")
+    _validate.positive("radius", radius)
+    _validate.positive("grad_tol", grad_tol)
+
+    def grad_norm(x):
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(energy(x).sum(), x)
+        return g.norm(dim=2)
+
+    if grad_scale is None:
+        scale = grad_norm(x0).median(dim=1, keepdim=True).values.clamp_min(torch.finfo(x0.dtype).tiny)
+    else:
+        scale = torch.as_tensor(grad_scale, dtype=x0.dtype, device=x0.device).reshape(-1, 1)
+        if scale.shape[0] == 1:
+            scale = scale.expand(x0.shape[0], 1)
+        if scale.shape[0] != x0.shape[0] or not bool((scale > 0).all()):
+            raise ValueError(f"grad_scale must hold {x0.shape[0]} positive values (one per member), "
+                             f"got {tuple(scale.flatten().tolist())}")
+    ratio = grad_norm(x_end) / scale
+    start_mode, _ = nearest_mode(x0.detach(), centers)
+    end_mode, dist = nearest_mode(x_end.detach(), centers)
+    at_mode = dist <= radius
+    stationary = ratio <= grad_tol
+    frac = lambda m: m.float().mean(dim=1).cpu().numpy()
+    reached = torch.zeros(x0.shape[0], centers.shape[0], dtype=torch.long, device=end_mode.device)
+    reached.scatter_add_(1, end_mode, at_mode.long())
+    return Landing(
+        nearest=frac(at_mode & (end_mode == start_mode)),
+        other=frac(at_mode & (end_mode != start_mode)),
+        sub_true=frac(~at_mode & stationary),
+        moving=frac(~at_mode & ~stationary),
+        modes=(reached > 0).sum(dim=1).cpu().numpy(),
+        at_mode=at_mode.cpu(), stationary=stationary.cpu(), grad_ratio=ratio.detach().cpu(),
+    )
+
+
+class Flatness(NamedTuple):
+    """How flat an energy is at the real samples (``flatness``); each a numpy array ``[K]``."""
+
+    real: np.ndarray  # mean |grad U| over the real samples
+    reference: np.ndarray  # mean |grad U| over the reference points (the typical slope)
+    ratio: np.ndarray  # real / reference: 0 when every real sample sits at a stationary point
+
+
+def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
+    r"""Are the real samples at the bottoms of pits? The slope of U there against its typical slope (chapter 3).
+
+    Per member :math:`k`,
+
+    .. math:: \rho_k = \frac{\mathbb{E}_{x\sim p}\,\|\nabla_x U_k(x)\|}{\mathbb{E}_{x\sim r}\,\|\nabla_x U_k(x)\|}
+
+    with ``x_real`` (``[K, N, D]``) drawn from the data p and ``x_ref`` (``[K, M, D]``) from a
+    reference distribution r, e.g. uniform over the plotted box. The energy's scale is
+    arbitrary (eq. (1) is linear in U), so the slope at the reals means something only next to
+    the typical slope: :math:`\rho = 0` when every real sample is a stationary point (the
+    article's picture, which R1 asks for), :math:`\rho \approx 1` when the reals sit on slopes
+    as steep as anywhere else. The norms run over all of a sample's dimensions
+    (``penalties.grad_norm``). The energy's parameters get no gradient.
+    """
+    K = getattr(energy, "members", None)
+    for name, x in (("x_real", x_real), ("x_ref", x_ref)):
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 3:
+            raise ValueError(f"{name} must be a floating tensor [K, N, ...], got {getattr(x, 'shape', type(x).__name__)}")
+        if K is not None and x.shape[0] != K:
+            raise ValueError(f"{name} must have K={K} members in dim 0 (one per energy member), got {tuple(x.shape)}")
+    if x_real.shape[0] != x_ref.shape[0] or x_real.shape[2:] != x_ref.shape[2:]:
+        raise ValueError(f"x_real and x_ref must agree in members and sample shape, got {tuple(x_real.shape)} "
+                         f"and {tuple(x_ref.shape)}")
+
+    def mean_slope(x):
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            return penalties.grad_norm(x, energy(x)).detach().mean(dim=1).cpu().numpy()
+
+    real, ref = mean_slope(x_real), mean_slope(x_ref)
+    return Flatness(real, ref, real / ref)

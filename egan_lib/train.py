@@ -7,6 +7,8 @@ r"""Digging and jumping as two short functions, and an explicit loop around them
 * ``train``: alternate them, with a progress bar, a history of per-member metrics, snapshots
   for animations, and a divergence guard that stops at the first non-finite value and keeps
   the last finite state.
+* ``roll`` (chapter 2; chapter 5 with momentum and Adam): free particles descend a frozen
+  energy, :math:`x \leftarrow x - \eta \nabla_x U(x)`, with no generator behind them.
 
 A recipe (``Recipe``) holds the loss and penalty *functions*; nothing is selected by string.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -26,7 +28,7 @@ from . import _validate, losses
 from .nets import energy_on_grid
 from .penalties import PenaltyInputs
 
-__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train"]
+__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train", "Rollout", "roll"]
 
 
 @dataclass(frozen=True)
@@ -249,3 +251,73 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
     bar.close()
     hist.seconds = time.perf_counter() - t0
     return hist
+
+
+class Rollout(NamedTuple):
+    """Particles rolled down a frozen energy by ``roll``."""
+
+    path: Tensor  # [T, K, N, D] on the CPU: x0, every record_every-th step, and the last step
+    steps: list[int]  # the step of each recorded position (length T; starts at 0, ends at `steps`)
+    final: Tensor  # [K, N, D] the last positions, on the particles' device, without a graph
+
+
+def roll(energy: nn.Module, x0: Tensor, *, steps: int, lr: float,
+         optimizer: type[torch.optim.Optimizer] = torch.optim.SGD, optimizer_kwargs: dict | None = None,
+         record_every: int = 1) -> Rollout:
+    r"""Free particles descend a frozen energy ("jumping into pits" without a generator; chapter 2).
+
+    With the default optimiser (plain SGD) every particle takes ``steps`` gradient steps
+
+    .. math:: x \leftarrow x - \eta\, \nabla_x U(x), \qquad \eta = \texttt{lr},
+
+    each on its own member's energy (``x0[k]`` rolls on ``energy`` member ``k``). Chapter 5 passes
+    another optimiser class (SGD with ``momentum``, Adam) and its keyword arguments, e.g.
+    ``roll(U, x0, steps=500, lr=0.01, optimizer=torch.optim.SGD, optimizer_kwargs={"momentum": 0.9})``;
+    the optimiser treats the particles' coordinates as its parameters.
+
+    Args:
+        energy: a member-batched energy ``[K, N, D] -> [K, N]``; it is frozen (its parameters get
+            no gradient and are left unchanged).
+        x0: starting positions ``[K, N, D]``.
+        steps: number of descent steps.
+        lr: the step size :math:`\eta` given to the optimiser.
+        optimizer: a ``torch.optim.Optimizer`` class (not an instance, not a string).
+        optimizer_kwargs: extra keyword arguments for ``optimizer`` (momentum, betas, ...).
+        record_every: keep the positions every this many steps in ``path`` (the start and the last
+            step are always kept).
+
+    Returns:
+        ``Rollout(path [T, K, N, D], steps [T], final [K, N, D])``.
+    """
+    if not isinstance(energy, nn.Module) or not hasattr(energy, "members"):
+        raise ValueError(f"energy must be a member-batched nn.Module (e.g. nets.MLPEnergy), got {type(energy).__name__}")
+    _validate.members_batch("x0", x0)
+    if x0.shape[0] != energy.members:
+        raise ValueError(f"x0 must have K={energy.members} members in dim 0 (one per energy member), "
+                         f"got shape {tuple(x0.shape)}")
+    _validate.positive("steps", steps, integer=True)
+    _validate.positive("lr", lr)
+    _validate.positive("record_every", record_every, integer=True)
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer class such as torch.optim.SGD, got {optimizer!r}")
+    if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
+        raise ValueError(f"optimizer_kwargs must be a dict or None, got {type(optimizer_kwargs).__name__}")
+
+    x = x0.detach().clone().requires_grad_(True)
+    opt = optimizer([x], lr=lr, **(optimizer_kwargs or {}))
+    flags = [p.requires_grad for p in energy.parameters()]
+    energy.requires_grad_(False)  # U is frozen: only the particles move
+    path, recorded = [x.detach().cpu().clone()], [0]
+    try:
+        for step in range(1, steps + 1):
+            # particles never interact, so the gradient of the sum is each particle's own gradient
+            (g,) = torch.autograd.grad(energy(x).sum(), x)
+            x.grad = g
+            opt.step()
+            if step % record_every == 0 or step == steps:
+                path.append(x.detach().cpu().clone())
+                recorded.append(step)
+    finally:
+        for p, f in zip(energy.parameters(), flags):
+            p.requires_grad_(f)
+    return Rollout(torch.stack(path), recorded, x.detach())
