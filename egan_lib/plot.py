@@ -14,7 +14,8 @@ from torch import Tensor
 from . import _validate
 from .nets import energy_on_grid
 
-__all__ = ["landscape", "draw_landscape", "trajectories", "curves", "animate_training", "REAL", "FAKE"]
+__all__ = ["landscape", "draw_landscape", "trajectories", "curves", "animate_training", "dirac_phase",
+           "REAL", "FAKE"]
 
 REAL = dict(c="#d62728", s=10, marker="o", label="real", zorder=3, linewidths=0)
 FAKE = dict(c="white", s=8, marker="o", label="fake", zorder=4, edgecolors="black", linewidths=0.4)
@@ -120,13 +121,23 @@ def curves(steps, values, *, ax=None, label: str | None = None, color=None, log:
     return ax
 
 
-def animate_training(history, *, member: int = 0, real: Tensor | None = None, interval: int = 150,
-                     title: str = "step {step}", size=(4.2, 4)):
+def animate_training(history, *, member=0, real: Tensor | None = None, interval: int = 150,
+                     title="step {step}", size=(4.2, 4), fakes: int | None = None):
     """An animation of the landscape and the fakes over a run's snapshots.
 
     Needs a history recorded with ``snapshot_every`` and ``snapshot_grid``. Returns the HTML
     string of ``FuncAnimation.to_jshtml()`` (display it with ``IPython.display.HTML``): it
     plays in the static book, no kernel needed.
+
+    Args:
+        member: the member to show, or a sequence of members shown side by side (chapter 6 puts
+            a bunched start next to a normal one).
+        real: real samples drawn in every frame, ``[N, 2]`` or ``[K, N, 2]`` (the member's own).
+        title: a format string with the fields ``{step}`` and ``{member}``, or a function
+            ``title(i, member) -> str`` of the snapshot index ``i`` (to print a statistic per frame).
+        size: the size of one panel.
+        fakes: draw only the first ``fakes`` samples of each snapshot (``None``: all of them), so a
+            snapshot can hold enough samples for statistics while the frames stay light.
     """
     from matplotlib import animation
 
@@ -134,17 +145,68 @@ def animate_training(history, *, member: int = 0, real: Tensor | None = None, in
     snaps = history.snapshots
     if not snaps or snaps[0].energy is None or history.grid is None:
         raise ValueError("history has no landscape snapshots: train with snapshot_every and snapshot_grid")
+    K = snaps[0].fakes.shape[0]
+    panels = [member] if isinstance(member, int) else list(member)
+    if not panels or not all(isinstance(k, int) and 0 <= k < K for k in panels):
+        raise ValueError(f"member must be an int in [0, {K}) or a non-empty sequence of them, got {member!r}")
+    if fakes is not None:
+        _validate.positive("fakes", fakes, integer=True)
+    if not (isinstance(title, str) or callable(title)):
+        raise ValueError(f"title must be a format string or a function (i, member) -> str, got {title!r}")
     xs, ys = history.grid
-    fig, ax = plt.subplots(figsize=size)
-    r = None if real is None else (real[member] if real.ndim == 3 else real)
+    fig, axes = plt.subplots(1, len(panels), figsize=(size[0] * len(panels), size[1]), squeeze=False)
+    reals = [None if real is None else (real[k] if real.ndim == 3 else real) for k in panels]
 
     def frame(i):
-        ax.clear()
         s = snaps[i]
-        draw_landscape(ax, xs, ys, s.energy[member], real=r, fake=s.fakes[member], title=title.format(step=s.step))
+        for ax, k, r in zip(axes[0], panels, reals):
+            ax.clear()
+            label = title(i, k) if callable(title) else title.format(step=s.step, member=k)
+            draw_landscape(ax, xs, ys, s.energy[k], real=r, fake=s.fakes[k, :fakes], title=label)
         return []
 
+    frame(0)
+    fig.tight_layout()  # once, on the first frame's titles
     anim = animation.FuncAnimation(fig, frame, frames=len(snaps), interval=interval, blit=False)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
     return html
+
+
+def dirac_phase(rule, *, path=None, extent=(-2.5, 2.5, -2.5, 2.5), res: int = 25, ax=None,
+                title: str | None = None, color: str = "#1f77b4"):
+    r"""The phase plane of a Dirac-GAN training rule (chapter 3): the flow of
+    ``dirac.vector_field(θ, ψ, rule)`` as stream lines, the equilibrium (0, 0) as a star, and
+    optionally a simulated trajectory.
+
+    ``rule`` is a ``dirac.Rule``; ``path`` is ``[T, 2]`` rows of (θ, ψ), e.g. from
+    ``dirac.simulate(rule, ...)``, drawn as a line from a dot (start) to a cross (end). The
+    horizontal axis is the generator's position θ, the vertical one the energy's slope ψ
+    (:math:`U_\psi(x) = \psi x`). Returns the axes.
+    """
+    from . import dirac
+
+    ax = _ax(ax, size=(3.6, 3.4))
+    if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
+        raise ValueError(f"extent must be (θmin, θmax, ψmin, ψmax) with min < max, got {extent!r}")
+    _validate.positive("res", res, integer=True)
+    th = np.linspace(extent[0], extent[1], res)
+    ps = np.linspace(extent[2], extent[3], res)
+    T, S = np.meshgrid(th, ps)  # rows are ψ, as streamplot expects
+    v = dirac.vector_field(torch.from_numpy(T), torch.from_numpy(S), rule).numpy()
+    ax.streamplot(th, ps, v[..., 0], v[..., 1], color="0.65", density=0.8, linewidth=0.6, arrowsize=0.7)
+    if path is not None:
+        p = _np(path)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise ValueError(f"path must have shape [T, 2] (rows of θ, ψ), got {p.shape}")
+        ax.plot(p[:, 0], p[:, 1], color=color, lw=1.2, zorder=3)
+        ax.scatter(p[:1, 0], p[:1, 1], s=20, c=color, zorder=4)
+        ax.scatter(p[-1:, 0], p[-1:, 1], s=40, c=color, marker="X", edgecolors="k", linewidths=0.4, zorder=5)
+    ax.scatter([0], [0], s=90, marker="*", c="#d62728", edgecolors="k", linewidths=0.4, zorder=6)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel(r"$\theta$ (generator)")
+    ax.set_ylabel(r"$\psi$ (energy slope)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

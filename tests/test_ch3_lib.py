@@ -1,0 +1,105 @@
+"""Chapter 3's additions to egan_lib: the Dirac-GAN phase plane (``plot.dirac_phase``) and the
+flatness of an energy at the real samples (``metrics.flatness``), checked analytically."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from egan_lib import dirac, metrics, nets, plot  # noqa: E402
+
+
+def test_dirac_phase_draws_the_flow_the_path_and_the_equilibrium():
+    rule = dirac.Rule(dirac.LINEAR, dirac.R1, 2.0)
+    path = dirac.simulate(rule, h=0.1, steps=50)
+    fig, ax = plt.subplots()
+    out = plot.dirac_phase(rule, path=path, ax=ax, extent=(-2, 2, -1.5, 1.5), title="R1")
+    assert out is ax
+    assert ax.get_xlim() == (-2, 2) and ax.get_ylim() == (-1.5, 1.5)
+    assert ax.get_title() == "R1"
+    (line,) = ax.lines  # the trajectory, drawn through every simulated point
+    np.testing.assert_allclose(line.get_xydata(), path)
+    # start, end and the equilibrium star at (0, 0) are scatter collections
+    offsets = [c.get_offsets() for c in ax.collections if c.get_offsets().shape == (1, 2)]
+    assert any(np.allclose(o, [[0.0, 0.0]]) for o in offsets)
+    assert any(np.allclose(o, [path[-1]]) for o in offsets)
+    plt.close(fig)
+
+
+def test_dirac_phase_flow_follows_the_vector_field():
+    # with no penalty the flow is a rotation: at (theta, psi) = (1, 0) it points straight up (+psi)
+    rule = dirac.Rule(dirac.LINEAR)
+    v = dirac.vector_field(1.0, 0.0, rule).numpy()
+    np.testing.assert_allclose(v, [0.0, 1.0])
+    fig, ax = plt.subplots()
+    plot.dirac_phase(rule, ax=ax, res=9)  # draws without a path
+    assert not ax.lines
+    plt.close(fig)
+
+
+def test_dirac_phase_rejects_bad_input():
+    rule = dirac.Rule()
+    with pytest.raises(ValueError, match="path"):
+        plot.dirac_phase(rule, path=np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="extent"):
+        plot.dirac_phase(rule, extent=(1, -1, 0, 1))
+    with pytest.raises(ValueError, match="res"):
+        plot.dirac_phase(rule, res=0)
+    with pytest.raises(ValueError, match="rule"):
+        plot.dirac_phase("R1")
+    plt.close("all")
+
+
+class Bowl(nn.Module):
+    """U_k(x) = a_k ||x - c||^2: grad U = 2 a_k (x - c), zero only at the centre c."""
+
+    def __init__(self, a, c):
+        super().__init__()
+        self.a = nn.Parameter(torch.as_tensor(a, dtype=torch.float64))
+        self.c = torch.as_tensor(c, dtype=torch.float64)
+        self.members = len(a)
+
+    def forward(self, x):
+        return self.a[:, None] * (x - self.c).pow(2).sum(-1)
+
+
+def test_flatness_of_a_bowl_is_analytic_and_scale_free():
+    g = torch.Generator().manual_seed(0)
+    K, N = 3, 400
+    c = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    energy = Bowl([1.0, 10.0, 0.01], c)
+    x_real = c + 0.01 * torch.randn(K, N, 2, generator=g, dtype=torch.float64)  # at the bottom
+    x_ref = 4 * torch.rand(K, N, 2, generator=g, dtype=torch.float64) - 2
+    f = metrics.flatness(energy, x_real, x_ref)
+    a = np.array([1.0, 10.0, 0.01])
+    np.testing.assert_allclose(f.real, 2 * a * (x_real - c).norm(dim=2).mean(1).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(f.reference, 2 * a * (x_ref - c).norm(dim=2).mean(1).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(f.ratio, f.real / f.reference)
+    # the ratio does not depend on the energy's scale a_k (same points for every member here)
+    same = metrics.flatness(energy, x_real[:1].expand(K, -1, -1), x_ref[:1].expand(K, -1, -1))
+    np.testing.assert_allclose(same.ratio, same.ratio[0], rtol=1e-10)
+    assert (f.ratio < 0.05).all()
+    assert energy.a.grad is None  # the energy's parameters get no gradient
+
+
+def test_flatness_of_a_linear_energy_is_one():
+    lin = nets.MLPEnergy(2, width=4, depth=1, activation=nn.Identity)  # an affine U: the same slope everywhere
+    x = torch.randn(2, 50, 2)
+    f = metrics.flatness(lin, x, torch.randn(2, 70, 2))
+    np.testing.assert_allclose(f.ratio, 1.0, rtol=1e-5)
+
+
+def test_flatness_rejects_bad_input():
+    energy = nets.MLPEnergy(2, width=4, depth=1)
+    x = torch.randn(2, 5, 2)
+    with pytest.raises(ValueError, match="x_real"):
+        metrics.flatness(energy, torch.randn(5, 2), x)
+    with pytest.raises(ValueError, match="x_ref"):
+        metrics.flatness(energy, x, torch.randn(3, 5, 2))
+    with pytest.raises(ValueError, match="agree"):
+        metrics.flatness(Bowl([1.0, 1.0], [0.0, 0.0, 0.0]), x, torch.randn(2, 5, 3))
