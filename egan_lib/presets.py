@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Preset", "quick", "full", "PRESETS", "current", "device", "describe"]
+__all__ = ["Preset", "quick", "full", "PRESETS", "current", "device", "use_cpu_threads", "describe"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Preset:
     particles: int  # free particles per member in the jumping experiments
     grid_res: int  # points per axis when an energy landscape is drawn
     snapshots: int  # frames stored for an animation of training
+    cpu_threads: int  # torch threads on a CPU: the 2D nets are too small to gain from more (bench/threads.py)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -55,6 +56,7 @@ quick = Preset(
     particles=256,
     grid_res=80,
     snapshots=30,
+    cpu_threads=1,
 )
 
 full = Preset(
@@ -70,6 +72,7 @@ full = Preset(
     particles=2048,
     grid_res=200,
     snapshots=60,
+    cpu_threads=1,
 )
 
 PRESETS: dict[str, Preset] = {"quick": quick, "full": full}
@@ -90,6 +93,20 @@ def current() -> Preset:
 def device() -> torch.device:
     """``cuda`` when a GPU is visible, else ``cpu``."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def use_cpu_threads(preset: Preset | None = None) -> int:
+    """On a CPU, run torch with ``preset.cpu_threads`` threads; returns the number in use.
+
+    The 2D chapters' nets are a few thousand parameters: splitting their matrix products over
+    several threads costs more than it saves, and on a busy machine the threads' spin-waiting can
+    make a run several times slower (``python bench/threads.py`` measures it side by side).
+    Nothing changes on a GPU machine.
+    """
+    preset = preset or current()
+    if device().type == "cpu":
+        torch.set_num_threads(preset.cpu_threads)
+    return torch.get_num_threads()
 
 
 def describe(preset: Preset | None = None, on: torch.device | str | None = None) -> str:

@@ -70,6 +70,7 @@ def test_chapter_anatomy(nb):
     assert f'"egan_lib @ git+{REPO_URL}@main"' in install, f"{nb.name}: install cell must use {REPO_URL}"
     assert "except ImportError" in install and not re.search(r"\b(torch|numpy)\s*[=<>]=", install)
     assert "presets.current()" in _src(code[1]) and "describe" in _src(code[1])
+    assert "presets.use_cpu_threads(P)" in _src(code[1]), f"{nb.name}: set the CPU threads in the set-up cell"
     assert any("What we verified" in _src(c) for c in md), f"{nb.name}: no 'What we verified' section"
     assert "assert" in _src(code[-1]), f"{nb.name}: the closing cell must assert the chapter's claims"
     for c in code:

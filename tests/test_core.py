@@ -352,3 +352,12 @@ def test_mode_stats_rejects_bad_input():
 def test_summary_over_members():
     assert metrics.summarize([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
     assert metrics.summarize([5.0]) == (5.0, 0.0)
+
+
+def test_use_cpu_threads_sets_the_preset_threads():
+    before = torch.get_num_threads()
+    try:
+        n = presets.use_cpu_threads(presets.quick)
+        assert n == (presets.quick.cpu_threads if not torch.cuda.is_available() else before)
+    finally:
+        torch.set_num_threads(before)
