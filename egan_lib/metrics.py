@@ -24,7 +24,8 @@ from torch import Tensor
 from . import _validate, penalties
 
 __all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "Landing", "landing", "Flatness",
-           "flatness"]
+           "flatness", "SamplingSpread", "sampling_spread",
+           "histogram_entropy", "PitMoves", "pit_moves"]
 
 
 class ModeStats(NamedTuple):
@@ -205,3 +206,144 @@ def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
 
     real, ref = mean_slope(x_real), mean_slope(x_ref)
     return Flatness(real, ref, real / ref)
+
+
+class SamplingSpread(NamedTuple):
+    """Mode statistics of ``R`` independent draws from one fixed sampler (``sampling_spread``).
+
+    Each field is a numpy array ``[R, K]``: the statistic of draw ``r`` for member ``k``.
+    """
+
+    modes: np.ndarray
+    high_quality: np.ndarray
+    reverse_kl: np.ndarray
+
+    def mean(self) -> dict[str, np.ndarray]:
+        """``{"modes": [K], ...}``: each member's average over the draws."""
+        return {k: getattr(self, k).mean(axis=0) for k in self._fields}
+
+    def std(self) -> dict[str, np.ndarray]:
+        """``{"modes": [K], ...}``: each member's standard deviation over the draws (the sampling error
+        of one evaluation of that member)."""
+        return {k: getattr(self, k).std(axis=0, ddof=1) for k in self._fields}
+
+
+@torch.no_grad()
+def sampling_spread(sample_fn, mixture, *, repeats: int = 100, n: int = 2500, seed: int = 0,
+                    n_std: float = 3.0) -> SamplingSpread:
+    r"""How much the mode statistics move from one evaluation sample to the next (chapter 6).
+
+    The statistics of ``mode_stats`` are computed from a finite sample (2,500 in VEEGAN and
+    PacGAN), so they are random even for a fixed generator. This draws ``repeats`` independent
+    samples of ``n`` points from ``sample_fn`` and computes the statistics of each: the spread of
+    the results over the draws is the sampling error of a single evaluation. For the true
+    mixture itself the expected values are known: every mode is captured (each holds about
+    ``n / M`` samples), the share of high-quality samples is
+    :math:`P(\lVert \varepsilon \rVert \le 3\sigma) = 1 - e^{-9/2} \approx 98.9\,\%` in 2D (the
+    radius of a 2D Gaussian follows a Rayleigh law), with a standard deviation of about
+    :math:`100\sqrt{p(1-p)/n} \approx 0.2` percentage points, and the reverse KL is about
+    :math:`(M - 1) / (2 N)` for :math:`N` high-quality samples (:math:`2N\,\mathrm{KL}` is the
+    G-statistic of the mode histogram, close to :math:`\chi^2_{M-1}`), not 0.
+
+    Args:
+        sample_fn: ``sample_fn(n, generator) -> [K, n, D]``, e.g. ``lambda n, g: G.sample(n, g)``
+            for a trained generator, or ``lambda n, g: ring.sample(n, g, members=K)`` for the data.
+        mixture: the mixture with ``centers`` and ``std`` that the statistics refer to.
+        repeats: number of independent draws R (at least 2).
+        n: samples per draw and member.
+        seed: seeds the ``torch.Generator`` handed to ``sample_fn`` (one stream for all draws).
+        n_std: the high-quality radius in standard deviations, as in ``mode_stats``.
+
+    Returns:
+        ``SamplingSpread(modes, high_quality, reverse_kl)``, each ``[R, K]``.
+    """
+    if not callable(sample_fn):
+        raise ValueError(f"sample_fn must be a function (n, generator) -> [K, n, D], got {sample_fn!r}")
+    _validate.positive("repeats", repeats, integer=True)
+    if repeats < 2:
+        raise ValueError(f"repeats must be at least 2 to measure a spread, got {repeats}")
+    _validate.positive("n", n, integer=True)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(repeats):
+        x = sample_fn(n, g)
+        _validate.members_batch("sample_fn(n, generator)", x, dim=mixture.centers.shape[1])
+        if x.shape[1] != n:
+            raise ValueError(f"sample_fn(n, generator) must return n={n} samples per member, got shape {tuple(x.shape)}")
+        s = mode_stats(x, mixture, n_std=n_std)
+        rows.append((s.modes, s.high_quality, s.reverse_kl))
+    modes, hq, kl = (np.stack(col) for col in zip(*rows))
+    return SamplingSpread(modes, hq, kl)
+
+
+def histogram_entropy(counts) -> np.ndarray:
+    r"""Entropy in nats of each member's histogram: ``[K, M]`` counts -> ``[K]`` (chapter 5).
+
+    .. math:: H = -\sum_m p_m \log p_m, \qquad p_m = \text{counts}_m / \textstyle\sum_j \text{counts}_j,
+
+    with :math:`0 \log 0 = 0`: 0 when everything lies in one bin, :math:`\log M` when the counts
+    are even. A member with no counts at all gets NaN.
+    """
+    c = np.asarray(counts.detach().cpu() if isinstance(counts, Tensor) else counts, dtype=float)
+    if c.ndim != 2 or (c < 0).any():
+        raise ValueError(f"counts must be a non-negative array [K, M], got shape {c.shape}")
+    total = c.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = c / total
+        terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    h = terms.sum(axis=1)
+    h[total[:, 0] == 0] = np.nan
+    return h
+
+
+class PitMoves(NamedTuple):
+    """Where particles ended, pit by pit, against where they started (``pit_moves``)."""
+
+    not_nearest: np.ndarray  # [K] fraction that ended in a pit other than their nearest (start) pit
+    deeper: np.ndarray  # [K] fraction that ended in a pit deeper than their nearest one (NaN without depths)
+    entropy_start: np.ndarray  # [K] entropy (nats) of the histogram of nearest (start) pits
+    entropy_end: np.ndarray  # [K] entropy (nats) of the histogram of end pits
+    histogram: np.ndarray  # [K, M] particles ending in each pit
+
+
+def pit_moves(start: Tensor, end: Tensor, n_pits: int, *, depths: Tensor | None = None) -> PitMoves:
+    r"""Did particles land in their nearest pit, and how diverse are their landing places? (chapter 5)
+
+    ``start`` and ``end`` (each ``[K, N]``, integers in ``[0, n_pits)``) name, for every particle,
+    its nearest pit (the one whose basin it starts in, e.g. ``nets.PitsEnergy.pit_of(x0)``) and
+    the pit it ended in (``pit_of`` of its last position). Per member:
+
+    * ``not_nearest``: the fraction with ``end != start``, the particles that passed their nearest
+      pit by;
+    * ``deeper``: the fraction that ended in a pit deeper than their nearest one, given ``depths``
+      (``[K, n_pits]``, larger is deeper, as in ``PitsEnergy.depths``);
+    * ``entropy_end`` (and ``entropy_start``): ``histogram_entropy`` of how many particles end
+      (start) in each pit. Gradient flow keeps every particle in its nearest pit, so
+      ``entropy_end == entropy_start``; lower means the particles gathered in fewer pits.
+    """
+    for name, t in (("start", start), ("end", end)):
+        if not isinstance(t, Tensor) or t.ndim != 2 or t.is_floating_point() or t.is_complex():
+            raise ValueError(f"{name} must be an integer tensor [K, N], got {getattr(t, 'shape', type(t).__name__)}")
+    if start.shape != end.shape:
+        raise ValueError(f"start and end must have the same shape [K, N], got {tuple(start.shape)} and {tuple(end.shape)}")
+    _validate.positive("n_pits", n_pits, integer=True)
+    for name, t in (("start", start), ("end", end)):
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n_pits):
+            raise ValueError(f"{name} must hold pit indices in [0, {n_pits}), got values in [{int(t.min())}, {int(t.max())}]")
+    K = start.shape[0]
+    end = end.to(start.device)
+
+    def hist(idx):
+        h = torch.zeros(K, n_pits, dtype=torch.long, device=idx.device)
+        return h.scatter_add_(1, idx, torch.ones_like(idx)).cpu().numpy()
+
+    frac = lambda m: m.float().mean(dim=1).cpu().numpy()
+    if depths is None:
+        deeper = np.full(K, np.nan)
+    else:
+        depths = torch.as_tensor(depths).to(start.device)
+        if tuple(depths.shape) != (K, n_pits):
+            raise ValueError(f"depths must have shape [K={K}, n_pits={n_pits}], got {tuple(depths.shape)}")
+        deeper = frac(depths.gather(1, end) > depths.gather(1, start))
+    h_end = hist(end)
+    return PitMoves(frac(end != start), deeper, histogram_entropy(hist(start)), histogram_entropy(h_end), h_end)

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from . import _validate
 
-__all__ = ["MemberLinear", "MLPEnergy", "MLPGenerator", "AutoencoderEnergy", "energy_on_grid"]
+__all__ = ["MemberLinear", "MLPEnergy", "MLPGenerator", "AutoencoderEnergy", "energy_on_grid",
+           "bunch_generator", "PitsEnergy"]
 
 
 class MemberLinear(nn.Module):
@@ -205,3 +206,185 @@ def energy_on_grid(energy: nn.Module, extent, res: int, *, chunk: int = 16384):
     members = energy.members
     out = [energy(p.expand(members, -1, -1)) for p in pts.split(chunk)]
     return xs, ys, torch.cat(out, dim=1).reshape(members, res, res).cpu()
+
+
+@torch.no_grad()
+def bunch_generator(generator: MLPGenerator, center, scale: float, *, members=None) -> MLPGenerator:
+    r"""A bad start on purpose: squeeze a generator's fakes into a tight bunch at ``center`` (chapter 6).
+
+    The generator's last layer computes :math:`G(z) = h(z)\,W + b` from its last hidden layer
+    :math:`h(z)`. This sets :math:`W \leftarrow s\,W` and :math:`b \leftarrow c`, so that
+
+    .. math:: G'(z) = c + s\,\big(G(z) - b\big),
+
+    every fake is moved to ``center`` c and its spread around it is multiplied by ``scale`` s
+    (``scale = 0`` puts all fakes on the one point c). With ``c`` at a real mode, the fakes start
+    bunched in one pit: the situation the article describes for mode collapse (Su, 2019).
+
+    Args:
+        generator: a member-batched ``MLPGenerator``; changed in place and returned.
+        center: where the fakes go, ``[D]`` (the same point for every chosen member) or ``[k, D]``
+            (one point per chosen member).
+        scale: :math:`s \ge 0`, the factor on the fakes' spread.
+        members: indices of the members to bunch (a list, a range, a slice); ``None`` is all of
+            them. The others are left untouched, so bunched and normal starts can train side by
+            side in one run.
+    """
+    if not isinstance(generator, MLPGenerator):
+        raise ValueError(f"generator must be an egan_lib.nets.MLPGenerator, got {type(generator).__name__}")
+    _validate.non_negative("scale", scale)
+    K, D = generator.members, generator.out_dim
+    if members is None:
+        idx = list(range(K))
+    elif isinstance(members, slice):
+        idx = list(range(K))[members]
+    else:
+        idx = [int(k) for k in members]
+    if not idx or len(set(idx)) != len(idx) or not all(0 <= k < K for k in idx):
+        raise ValueError(f"members must pick distinct members in [0, {K}), got {members!r}")
+    last = generator.layers[-1]
+    c = torch.as_tensor(center, dtype=last.bias.dtype, device=last.bias.device)
+    if c.shape == (D,):
+        c = c.expand(len(idx), D)
+    elif c.shape != (len(idx), D):
+        raise ValueError(f"center must have shape [{D}] or [{len(idx)}, {D}] (one point per chosen member), "
+                         f"got {tuple(c.shape)}")
+    index = torch.tensor(idx, device=last.weight.device)
+    last.weight[index] = last.weight[index] * scale
+    last.bias[index] = c.unsqueeze(1)
+    return generator
+
+
+class PitsEnergy(nn.Module):
+    r"""A fixed landscape of M pits with chosen depths, member-batched (chapter 5).
+
+    Pit m is a parabolic bowl whose bottom, at the centre :math:`c_m`, lies at depth :math:`-d_m`,
+
+    .. math:: u_m(x) = \frac{\lVert x - c_m\rVert^2}{2 w_m^2} - d_m ,
+
+    and the landscape is the smooth minimum of the bowls at temperature :math:`\tau`:
+
+    .. math:: U(x) = -\tau \log \sum_{m=1}^{M} e^{-u_m(x)/\tau},
+              \qquad \min_m u_m(x) - \tau \log M \;\le\; U(x) \;\le\; \min_m u_m(x).
+
+    Where the pits are well separated (at each centre every other bowl lies many :math:`\tau`
+    above the pit's own bottom), U has a minimum at every centre with :math:`U(c_m) \approx -d_m`,
+    so a deeper pit is lower. Neighbouring bowls meet in ridges, rounded over a distance of order
+    :math:`\tau`, and far out U rises like a parabola, so no particle can roll away for ever.
+    Nothing is learned: this is the frozen energy on which chapter 5 compares optimisers with
+    ``train.roll``.
+
+    ``pit_of(x)`` names the pit whose bowl is lowest at x. For pits of one width that is the pit
+    that plain gradient descent with vanishing steps reaches from x (gradient flow on the hard
+    minimum): the region where one bowl is lowest is convex and holds that bowl's centre, and
+    inside it the flow runs straight to the centre. Chapter 5 calls it the particle's *nearest*
+    pit. A deeper pit owns a larger region: the border between two pits of one width lies closer
+    to the shallower one, so the nearest pit in this sense need not be the nearest centre.
+
+    Args:
+        centers: ``[M, D]`` (one layout for every member; give ``members``) or ``[K, M, D]``
+            (a layout per member).
+        depths: :math:`d_m`: a number, ``[M]`` or ``[K, M]``; larger is deeper.
+        widths: :math:`w_m > 0`: a number, ``[M]`` or ``[K, M]``.
+        members: K, when ``centers`` is ``[M, D]``.
+        temperature: :math:`\tau > 0`, how much the ridges are rounded.
+
+    The layout is stored as frozen parameters (``requires_grad=False``): ``.to(device)`` moves
+    it, and helpers that look for a parameter (``energy_on_grid``, ``plot.landscape``) work.
+    ``PitsEnergy.random`` draws a different jittered grid of pits for every member.
+    """
+
+    def __init__(self, centers, depths, widths=0.5, *, members: int | None = None, temperature: float = 0.05):
+        super().__init__()
+        c = torch.as_tensor(centers, dtype=torch.get_default_dtype())
+        if c.ndim == 2:
+            c = c.unsqueeze(0)
+        if c.ndim != 3 or c.shape[1] < 1 or c.shape[2] < 1:
+            raise ValueError(f"centers must have shape [M, D] or [K, M, D], got {tuple(torch.as_tensor(centers).shape)}")
+        if members is not None:
+            _validate.positive("members", members, integer=True)
+            if c.shape[0] == 1:
+                c = c.expand(members, -1, -1)
+            elif c.shape[0] != members:
+                raise ValueError(f"centers has {c.shape[0]} members in dim 0 but members={members}")
+        K, M, D = c.shape
+
+        def per_pit(name, v):
+            t = torch.as_tensor(v, dtype=c.dtype)
+            if t.ndim == 0 or (t.ndim == 1 and t.shape[0] == M):
+                return t.expand(K, M)
+            if t.ndim == 2 and tuple(t.shape) == (K, M):
+                return t
+            raise ValueError(f"{name} must be a number, [M={M}] or [K={K}, M={M}], got shape {tuple(t.shape)}")
+
+        d, w = per_pit("depths", depths), per_pit("widths", widths)
+        if not (torch.isfinite(c).all() and torch.isfinite(d).all()):
+            raise ValueError("centers and depths must be finite")
+        if not (torch.isfinite(w).all() and (w > 0).all()):
+            raise ValueError("widths must be positive and finite")
+        _validate.positive("temperature", temperature)
+        self.centers = nn.Parameter(c.clone(), requires_grad=False)  # [K, M, D]
+        self.depths = nn.Parameter(d.clone(), requires_grad=False)  # [K, M]
+        self.widths = nn.Parameter(w.clone(), requires_grad=False)  # [K, M]
+        self.temperature = float(temperature)
+        self.members, self.n_pits, self.dim = K, M, D
+
+    @classmethod
+    def random(cls, members: int = 1, *, side: int = 3, spacing: float = 2.0, jitter: float = 0.2,
+               depths: tuple[float, float] = (0.25, 2.5), width: float = 0.7, temperature: float = 0.05,
+               generator: torch.Generator | None = None) -> "PitsEnergy":
+        """A different 2D layout for each member: a ``side x side`` grid of pits ``spacing`` apart
+        and centred on 0, every centre moved by up to ``jitter`` along each axis and every pit given
+        a depth drawn uniformly from ``depths = (low, high)``; all pits of one ``width``.
+
+        The ranges must keep every pit a pit: at its centre each neighbour's bowl must lie at least
+        ``5 * temperature`` above its bottom even for the closest, deepest neighbour, i.e.
+        ``(spacing - 2 jitter)^2 / (2 width^2) - (high - low) >= 5 temperature``; otherwise a
+        ``ValueError`` says so.
+        """
+        _validate.positive("members", members, integer=True)
+        _validate.positive("side", side, integer=True)
+        _validate.positive("spacing", spacing)
+        _validate.non_negative("jitter", jitter)
+        _validate.positive("width", width)
+        _validate.positive("temperature", temperature)
+        if not (len(depths) == 2 and all(isinstance(v, (int, float)) for v in depths) and depths[0] <= depths[1]):
+            raise ValueError(f"depths must be a (low, high) range with low <= high, got {depths!r}")
+        if 2 * jitter >= spacing:
+            raise ValueError(f"jitter must be below spacing / 2 = {spacing / 2}, got {jitter}")
+        margin = (spacing - 2 * jitter) ** 2 / (2 * width**2) - (depths[1] - depths[0])
+        if margin < 5 * temperature:
+            raise ValueError(f"pits are not well separated (margin {margin:.3g} < 5 * temperature): give a smaller "
+                             f"width, jitter or depth range, or a larger spacing")
+        ticks = (torch.arange(side, dtype=torch.get_default_dtype()) - (side - 1) / 2) * spacing
+        gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
+        grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # [M, 2]
+        c = grid + jitter * (2 * torch.rand(members, grid.shape[0], 2, generator=generator) - 1)
+        d = depths[0] + (depths[1] - depths[0]) * torch.rand(members, grid.shape[0], generator=generator)
+        return cls(c, d, width, temperature=temperature)
+
+    def bowls(self, x: Tensor) -> Tensor:
+        """Every bowl at every point, :math:`u_m(x)`: ``[K, N, D] -> [K, N, M]``."""
+        _validate.members_batch("x", x, dim=self.dim)
+        if x.shape[0] != self.members:
+            raise ValueError(f"x must have K={self.members} members in dim 0, got shape {tuple(x.shape)}")
+        sq = (x.unsqueeze(2) - self.centers.unsqueeze(1)).pow(2).sum(-1)  # [K, N, M]
+        return sq / (2 * self.widths.unsqueeze(1) ** 2) - self.depths.unsqueeze(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[K, N, D] -> [K, N]``; lower means deeper in a pit."""
+        return -self.temperature * torch.logsumexp(-self.bowls(x) / self.temperature, dim=-1)
+
+    @torch.no_grad()
+    def pit_of(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The pit whose bowl is lowest at each point, and the distance to that pit's centre.
+
+        Returns ``(index, distance)``, each ``[K, N]``. For pits of one width the index is the pit
+        that gradient flow reaches from the point (see the class docstring).
+        """
+        idx = self.bowls(x).argmin(dim=-1)
+        c = self.centers.gather(1, idx.unsqueeze(-1).expand(-1, -1, self.dim))  # [K, N, D]
+        return idx, (x - c).norm(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"members={self.members}, pits={self.n_pits}, dim={self.dim}, temperature={self.temperature}"
