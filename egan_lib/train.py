@@ -3,7 +3,9 @@ r"""Digging and jumping as two short functions, and an explicit loop around them
 * ``dig_step`` (chapter 1): one update of the energy U on a real and a fake batch,
   :math:`L_U = L_\text{energy}(U(x_\text{real}), U(x_\text{fake})) + \frac{\gamma}{2} N \cdot \text{penalty}`
   where the penalty is applied every N-th step only (lazy; N = 1 is every step).
-* ``jump_step`` (chapter 2): one update of the generator G with U frozen, :math:`\min_G E_z U(G(z))`.
+* ``jump_step`` (chapter 2): one update of the generator G with U frozen, :math:`\min_G E_z U(G(z))`;
+  with an entropy estimator in the recipe (chapter 7),
+  :math:`\min_G -\lambda \hat H(G(Z)) + E_z U(G(z))`.
 * ``train``: alternate them, with a progress bar, a history of per-member metrics, snapshots
   for animations, and a divergence guard that stops at the first non-finite value and keeps
   the last finite state.
@@ -41,6 +43,8 @@ class Recipe:
     gamma: float = 0.0  # the penalty enters as (gamma / 2) * penalty
     penalty_every: int = 1  # lazy penalty: every N-th energy step, multiplied by N
     dig_per_jump: int = 1  # energy steps per generator step
+    entropy: object | None = None  # chapter 7: an estimator with estimate(z, x_fake) -> [K] and update(z, x_fake)
+    entropy_weight: float = 0.0  # lambda: the generator minimises -lambda * H_hat(G(z)) + E U(G(z))
 
     def __post_init__(self) -> None:
         for name in ("energy_loss", "generator_loss"):
@@ -53,6 +57,12 @@ class Recipe:
             raise ValueError(f"gamma={self.gamma} is set but penalty is None: give a penalty or gamma=0")
         _validate.positive("penalty_every", self.penalty_every, integer=True)
         _validate.positive("dig_per_jump", self.dig_per_jump, integer=True)
+        if self.entropy is not None and not all(callable(getattr(self.entropy, m, None)) for m in ("estimate", "update")):
+            raise ValueError(f"entropy must have estimate(z, x_fake) and update(z, x_fake) methods "
+                             f"(e.g. egan_lib.entropy.MIEntropy), got {self.entropy!r}")
+        _validate.non_negative("entropy_weight", self.entropy_weight)
+        if self.entropy_weight > 0 and self.entropy is None:
+            raise ValueError(f"entropy_weight={self.entropy_weight} is set but entropy is None: give an estimator")
 
 
 def _total(loss) -> Tensor:
@@ -86,16 +96,31 @@ def dig_step(energy: nn.Module, opt_e: torch.optim.Optimizer, x_real: Tensor, x_
 
 def jump_step(energy: nn.Module, generator: nn.Module, opt_g: torch.optim.Optimizer, z: Tensor,
               recipe: Recipe) -> dict[str, Tensor]:
-    """One generator ("jumping") update against a frozen energy. Returns ``{"loss_g": [K]}``."""
+    r"""One generator ("jumping") update against a frozen energy. Returns ``{"loss_g": [K], ...}``.
+
+    With ``recipe.entropy`` set (chapter 7), the estimator first takes its own training step on the
+    current fakes (``update``, fakes held fixed), then the generator minimises
+
+    .. math:: L_G = L_\text{generator}(U(G(z))) - \lambda\,\hat H(G(z)), \qquad \lambda = \texttt{entropy\_weight},
+
+    and ``"entropy"`` (the estimate :math:`\hat H`, ``[K]``) is added to the returned metrics.
+    """
     energy.requires_grad_(False)  # U is frozen: no gradient is accumulated for it
     try:
-        loss = recipe.generator_loss(energy(generator(z)))
+        x_fake = generator(z)
+        loss = recipe.generator_loss(energy(x_fake))
+        out = {"loss_g": loss.detach()}
+        if recipe.entropy is not None:
+            recipe.entropy.update(z, x_fake.detach())
+            h = recipe.entropy.estimate(z, x_fake)
+            loss = loss - recipe.entropy_weight * h
+            out["entropy"] = h.detach()
         opt_g.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt_g.step()
     finally:
         energy.requires_grad_(True)
-    return {"loss_g": loss.detach()}
+    return out
 
 
 @dataclass
