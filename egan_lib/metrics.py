@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import _validate, penalties
+from . import _validate
 
 __all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "Landing", "landing", "Flatness",
            "flatness", "SamplingSpread", "sampling_spread",
@@ -88,6 +88,15 @@ def mode_stats(samples: Tensor, mixture, *, n_std: float = 3.0) -> ModeStats:
     return ModeStats(modes, hq, kl, hist)
 
 
+def _slopes(energy, x: Tensor) -> Tensor:
+    r""":math:`\|\nabla_x U(x)\|` per sample, ``[K, N]``, over all of a sample's dimensions; no graph
+    is kept (these are measurements, not penalties: ``penalties.grad_norm`` is the differentiable one)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(energy(x).sum(), x)
+    return g.flatten(2).norm(dim=2)
+
+
 class Landing(NamedTuple):
     """Where rolled particles came to rest (``landing``). Fractions are numpy arrays ``[K]``."""
 
@@ -133,14 +142,8 @@ def landing(energy, x0: Tensor, x_end: Tensor, centers: Tensor, *, radius: float
     _validate.positive("radius", radius)
     _validate.positive("grad_tol", grad_tol)
 
-    def grad_norm(x):
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            (g,) = torch.autograd.grad(energy(x).sum(), x)
-        return g.norm(dim=2)
-
     if grad_scale is None:
-        scale = grad_norm(x0).median(dim=1, keepdim=True).values.clamp_min(torch.finfo(x0.dtype).tiny)
+        scale = _slopes(energy, x0).median(dim=1, keepdim=True).values.clamp_min(torch.finfo(x0.dtype).tiny)
     else:
         scale = torch.as_tensor(grad_scale, dtype=x0.dtype, device=x0.device).reshape(-1, 1)
         if scale.shape[0] == 1:
@@ -148,7 +151,7 @@ def landing(energy, x0: Tensor, x_end: Tensor, centers: Tensor, *, radius: float
         if scale.shape[0] != x0.shape[0] or not bool((scale > 0).all()):
             raise ValueError(f"grad_scale must hold {x0.shape[0]} positive values (one per member), "
                              f"got {tuple(scale.flatten().tolist())}")
-    ratio = grad_norm(x_end) / scale
+    ratio = _slopes(energy, x_end) / scale
     start_mode, _ = nearest_mode(x0.detach(), centers)
     end_mode, dist = nearest_mode(x_end.detach(), centers)
     at_mode = dist <= radius
@@ -187,7 +190,7 @@ def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
     the typical slope: :math:`\rho = 0` when every real sample is a stationary point (the
     article's picture, which R1 asks for), :math:`\rho \approx 1` when the reals sit on slopes
     as steep as anywhere else. The norms run over all of a sample's dimensions
-    (``penalties.grad_norm``). The energy's parameters get no gradient.
+    (as in ``penalties.grad_norm``). The energy's parameters get no gradient.
     """
     K = getattr(energy, "members", None)
     for name, x in (("x_real", x_real), ("x_ref", x_ref)):
@@ -199,12 +202,8 @@ def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
         raise ValueError(f"x_real and x_ref must agree in members and sample shape, got {tuple(x_real.shape)} "
                          f"and {tuple(x_ref.shape)}")
 
-    def mean_slope(x):
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            return penalties.grad_norm(x, energy(x)).detach().mean(dim=1).cpu().numpy()
-
-    real, ref = mean_slope(x_real), mean_slope(x_ref)
+    real = _slopes(energy, x_real).mean(dim=1).cpu().numpy()
+    ref = _slopes(energy, x_ref).mean(dim=1).cpu().numpy()
     return Flatness(real, ref, real / ref)
 
 
