@@ -1,0 +1,80 @@
+"""Seeds as a batch: the wall time of one training step with K members trained as one batch,
+against K single-member runs one after another.
+
+    python bench/members.py [--sizes quick|full]
+
+Each member is a full quick-preset ring GAN (eq. (1) + R1, Adam), so K members are K seeds.
+One step of a K = 1 run is timed in every round next to the batched runs; K sequential runs cost
+K times that (the runs share nothing, so that is exactly their wall time). Reported: time per step
+at K relative to K = 1 ("cost x") and the speed-up over the sequential loop (K / cost). Goal on a
+2-core CPU (issue 6): K = 32 costs at most 4 x one member (8 x the sequential throughput); on a GPU
+>= 25 x at K = 64. Writes bench/results/members-<sizes>-<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import _common
+from egan_lib import data, nets, penalties, presets, train
+
+MEMBERS = (1, 4, 16, 32, 64)
+
+
+def seconds_per_step(K: int, P: presets.Preset, steps: int, device) -> float:
+    torch.manual_seed(0)
+    E = nets.MLPEnergy(K, width=P.width, depth=P.depth).to(device)
+    G = nets.MLPGenerator(K, latent_dim=P.latent_dim, width=P.width, depth=P.depth).to(device)
+    recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)
+    args = dict(steps=steps, batch=P.batch, recipe=recipe, progress=False,
+                opt_e=torch.optim.Adam(E.parameters(), 1e-3, betas=(0.0, 0.9)),
+                opt_g=torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.9)))
+    train.train(E, G, data.ring(), **{**args, "steps": 3})  # warm-up (allocator, kernels)
+    _common.sync(device)
+    t0 = time.perf_counter()
+    train.train(E, G, data.ring(), **args)
+    _common.sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", choices=sorted(presets.PRESETS), default="quick",
+                    help="net width and batch of which preset (default quick)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=0, help="steps per timing (default: by sizes)")
+    args = ap.parse_args()
+    P = presets.PRESETS[args.sizes]
+    device = presets.device()
+    presets.use_cpu_threads(P)
+    steps = args.steps or (60 if args.sizes == "quick" else 6)
+    if device.type == "cuda":
+        steps *= 5
+    t = _common.interleaved({K: (lambda K=K: seconds_per_step(K, P, steps, device)) for K in MEMBERS},
+                            args.rounds)
+    t1 = _common.median(t[1])
+    rows = []
+    print(f"{args.sizes} sizes (width {P.width}, depth {P.depth}, batch {P.batch} per member), R1 on, "
+          f"on {device} with {torch.get_num_threads()} thread(s); median of {args.rounds} interleaved rounds")
+    print(f"{'K':>4}{'ms/step':>10}{'cost x (vs K=1)':>17}{'sequential ms':>15}{'speed-up':>10}")
+    for K in MEMBERS:
+        tk = _common.median(t[K])
+        row = {"K": K, "ms_per_step": 1e3 * tk, "cost": tk / t1, "sequential_ms": 1e3 * K * t1,
+               "speedup": K * t1 / tk, "all_seconds": t[K]}
+        rows.append(row)
+        print(f"{K:>4}{row['ms_per_step']:>10.2f}{row['cost']:>17.2f}{row['sequential_ms']:>15.1f}{row['speedup']:>10.1f}")
+    r32 = next(r for r in rows if r["K"] == 32)
+    if device.type == "cpu":
+        print(f"goal (CPU): K=32 costs <= 4 x one member: {r32['cost']:.2f} x -> {'met' if r32['cost'] <= 4 else 'NOT met'}")
+    else:
+        r64 = rows[-1]
+        print(f"goal (GPU): speed-up >= 25 x at K=64: {r64['speedup']:.1f} x -> {'met' if r64['speedup'] >= 25 else 'NOT met'}")
+    name = f"members-{args.sizes}-{'gpu' if device.type == 'cuda' else 'cpu'}"
+    print("wrote", _common.write(name, {"sizes": args.sizes, "steps": steps, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
