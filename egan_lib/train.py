@@ -18,8 +18,10 @@ A recipe (``Recipe``) holds the loss and penalty *functions*; nothing is selecte
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -30,7 +32,8 @@ from . import _validate, losses
 from .nets import energy_on_grid
 from .penalties import PenaltyInputs
 
-__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train", "Rollout", "roll"]
+__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train", "CheckpointError", "Rollout",
+           "roll"]
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,62 @@ def _is_sampler(obj) -> bool:
     return hasattr(obj, "sample") and not isinstance(obj, nn.Module)
 
 
+def _copy_into(dst, src):
+    """A copy of the nested state ``src`` (dicts, lists of tensors and plain values), reusing the
+    tensors of an earlier copy ``dst`` where shapes match, so the divergence guard allocates nothing
+    once it has copied the state the first time."""
+    if isinstance(src, Tensor):
+        if (isinstance(dst, Tensor) and dst.shape == src.shape and dst.dtype == src.dtype
+                and dst.device == src.device):
+            return dst.copy_(src)
+        return src.detach().clone()
+    if isinstance(src, dict):
+        dst = dst if isinstance(dst, dict) else {}
+        return {k: _copy_into(dst.get(k), v) for k, v in src.items()}
+    if isinstance(src, (list, tuple)):
+        dst = dst if isinstance(dst, (list, tuple)) and len(dst) == len(src) else [None] * len(src)
+        return type(src)(_copy_into(d, v) for d, v in zip(dst, src))
+    return copy.deepcopy(src)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed from: unreadable, or from a different run set-up."""
+
+
+_CKPT_FORMAT = 1  # bumped when the contents of a checkpoint change
+
+
+def _checkpoints(directory: Path) -> list[Path]:
+    """The complete checkpoint files of a directory, oldest first (``step-00001200.pt``)."""
+    return sorted(directory.glob("step-[0-9]*.pt"), key=lambda f: int(f.stem.split("-")[1]))
+
+
+def _load_checkpoint(path: Path, expected: dict) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated, corrupt, or not a torch file at all
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}). It was left as it is: "
+            f"move it out of {path.parent} to resume from an earlier checkpoint there, or give another "
+            f"checkpoint_dir to start afresh") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _CKPT_FORMAT:
+        raise CheckpointError(f"{path} is not an egan_lib checkpoint of format {_CKPT_FORMAT}; it was left "
+                              f"as it is: give another checkpoint_dir to start afresh")
+    diff = {k: (ckpt["run"].get(k), v) for k, v in expected.items() if ckpt["run"].get(k) != v}
+    if diff:
+        detail = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in diff.items())
+        raise CheckpointError(f"checkpoint {path} was written by a different run set-up ({detail}); it was "
+                              f"left as it is: use the same set-up to resume, or another checkpoint_dir")
+    return ckpt
+
+
 def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
           opt_e: torch.optim.Optimizer, opt_g: torch.optim.Optimizer | None = None,
           recipe: Recipe = Recipe(), seed: int = 0, log_every: int = 10,
           snapshot_every: int | None = None, snapshot_samples: int = 256, snapshot_grid=None,
-          progress: bool = True, desc: str = "training") -> History:
+          progress: bool = True, desc: str = "training",
+          checkpoint_dir: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+          keep_checkpoints: int = 2) -> History:
     """Alternate digging and jumping for ``steps`` generator steps; return the history.
 
     Args:
@@ -179,6 +233,16 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
         snapshot_every: store fakes (and the energy on ``snapshot_grid``) this often.
         snapshot_grid: ``(extent, res)`` to record the 2D energy landscape at each snapshot.
         progress: show a tqdm progress bar.
+        checkpoint_dir: save checkpoints here (on Colab, a folder of a mounted Drive) and, when the
+            folder already holds some, resume from the latest: nets, optimisers, the step, the data
+            and noise stream, torch's global random state, the history so far, and an entropy
+            estimator's own state. A resumed run ends with exactly the parameters of an uninterrupted
+            one (chapter 8). A checkpoint that cannot be read or that was written by a different
+            set-up (members, batch, seed, recipe, parameter shapes) raises ``CheckpointError`` and is
+            left untouched.
+        checkpoint_every: save every this many steps (and at the last step); required with
+            ``checkpoint_dir``.
+        keep_checkpoints: how many of the newest checkpoints to keep; older ones are deleted.
     """
     from tqdm.auto import tqdm
     import time
@@ -188,6 +252,12 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
     _validate.positive("log_every", log_every, integer=True)
     if snapshot_every is not None:
         _validate.positive("snapshot_every", snapshot_every, integer=True)
+    if (checkpoint_dir is None) != (checkpoint_every is None):
+        raise ValueError("checkpoint_dir and checkpoint_every go together: give both (e.g. checkpoint_dir="
+                         "'/content/drive/MyDrive/egan', checkpoint_every=500) or neither")
+    if checkpoint_every is not None:
+        _validate.positive("checkpoint_every", checkpoint_every, integer=True)
+        _validate.positive("keep_checkpoints", keep_checkpoints, integer=True)
     if not isinstance(recipe, Recipe):
         raise ValueError(f"recipe must be an egan_lib.train.Recipe, got {type(recipe).__name__}")
     if not hasattr(real, "sample"):
@@ -226,12 +296,11 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
                 f = generator(snap_z).cpu()
         hist.snapshots.append(Snapshot(step, f.cpu(), grid_e))
 
-    def state():
-        s = {"energy": copy.deepcopy(energy.state_dict()), "opt_e": copy.deepcopy(opt_e.state_dict())}
+    def state(into=None):
+        s = {"energy": energy.state_dict(), "opt_e": opt_e.state_dict()}
         if not fixed_fakes:
-            s["generator"] = copy.deepcopy(generator.state_dict())
-            s["opt_g"] = copy.deepcopy(opt_g.state_dict())
-        return s
+            s["generator"], s["opt_g"] = generator.state_dict(), opt_g.state_dict()
+        return _copy_into(into, s)
 
     def restore(s):
         energy.load_state_dict(s["energy"])
@@ -240,12 +309,57 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
             generator.load_state_dict(s["generator"])
             opt_g.load_state_dict(s["opt_g"])
 
-    last_good = state()
-    if snapshot_every is not None:
-        snapshot(0)
-    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=0.5)
-    t0 = time.perf_counter()
+    estimator = recipe.entropy if hasattr(recipe.entropy, "state_dict") else None
+    run_setup = {"members": K, "batch": batch, "seed": seed, "penalty_every": recipe.penalty_every,
+                 "dig_per_jump": recipe.dig_per_jump, "gamma": recipe.gamma,
+                 "entropy_weight": recipe.entropy_weight, "fixed_fakes": fixed_fakes}
+
+    def save_checkpoint(step, dig_count):
+        ckpt = {"format": _CKPT_FORMAT, "run": run_setup, "step": step, "dig_count": dig_count,
+                "nets": state(), "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "entropy": estimator.state_dict() if estimator is not None else None,
+                "history": {"steps": hist.steps, "metrics": hist.metrics, "snapshots": hist.snapshots,
+                            "grid": hist.grid}}
+        path = ckpt_dir / f"step-{step:08d}.pt"
+        tmp = path.with_name(path.name + ".partial")
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)  # atomic: a cut-off save never leaves a half-written step-*.pt
+        for old in _checkpoints(ckpt_dir)[:-keep_checkpoints]:
+            old.unlink()
+
+    start = 1
     dig_count = 0
+    if checkpoint_dir is not None:
+        ckpt_dir = Path(checkpoint_dir)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        found = _checkpoints(ckpt_dir)
+        if found:
+            ckpt = _load_checkpoint(found[-1], run_setup)
+            try:
+                restore(ckpt["nets"])
+                if estimator is not None:
+                    estimator.load_state_dict(ckpt["entropy"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as err:
+                raise CheckpointError(f"checkpoint {found[-1]} does not fit these nets or optimisers ({err}); "
+                                      f"it was left as it is: build the same nets to resume, or give another "
+                                      f"checkpoint_dir") from err
+            rng.set_state(ckpt["rng"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            if ckpt["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+            h = ckpt["history"]
+            hist.steps, hist.metrics, hist.snapshots, hist.grid = h["steps"], h["metrics"], h["snapshots"], h["grid"]
+            start, dig_count = ckpt["step"] + 1, ckpt["dig_count"]
+            if progress:
+                print(f"resuming from {found[-1]} (step {ckpt['step']} of {steps})")
+
+    last_good = state()
+    if snapshot_every is not None and start == 1:
+        snapshot(0)
+    bar = tqdm(range(start, steps + 1), initial=start - 1, total=steps, desc=desc, disable=not progress,
+               mininterval=0.5)
+    t0 = time.perf_counter()
     for step in bar:
         for _ in range(recipe.dig_per_jump):
             out = dig_step(energy, opt_e, real.sample(batch, rng, members=K).to(device), fakes(batch),
@@ -253,7 +367,8 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
             dig_count += 1
         if not fixed_fakes:
             out.update(jump_step(energy, generator, opt_g, generator.noise(batch, rng), recipe))
-        if step % log_every == 0 or step == steps:
+        checkpoint_now = checkpoint_every is not None and (step % checkpoint_every == 0 or step == steps)
+        if step % log_every == 0 or step == steps or checkpoint_now:
             values = torch.stack([v for v in out.values()])
             bad = ~torch.isfinite(values)
             if bad.any():
@@ -268,11 +383,13 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
             hist.steps.append(step)
             for k, v in out.items():
                 hist.metrics.setdefault(k, []).append(v.cpu())
-            last_good = state()
+            last_good = state(last_good)
             if progress:
                 bar.set_postfix(U_real=f"{out['e_real'].mean():.3g}", U_fake=f"{out['e_fake'].mean():.3g}")
         if snapshot_every is not None and (step % snapshot_every == 0 or step == steps):
             snapshot(step)
+        if checkpoint_now:
+            save_checkpoint(step, dig_count)
     bar.close()
     hist.seconds = time.perf_counter() - t0
     return hist

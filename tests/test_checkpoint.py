@@ -1,0 +1,119 @@
+"""Checkpoints of ``train.train`` (chapter 8): an interrupted and resumed run ends exactly where an
+uninterrupted one does, and a checkpoint that cannot be used stops the run with a clear error and
+is left untouched."""
+
+import pytest
+import torch
+
+from egan_lib import data, entropy, nets, penalties, train
+
+STEPS, EVERY, BATCH = 60, 20, 32
+# zero-centred penalty on interpolates: its mixing weights come from torch's global random state,
+# so an exact resume needs that state back too
+RECIPE = train.Recipe(penalty=penalties.on_interpolates(penalties.zero_centred_interpolates), gamma=1.0,
+                      entropy=entropy.KNNEntropy(), entropy_weight=0.01)
+
+
+def _setup(seed=0, members=2, width=16):
+    torch.manual_seed(seed)
+    E = nets.MLPEnergy(members, width=width, depth=2)
+    G = nets.MLPGenerator(members, latent_dim=3, width=width, depth=2)
+    opt_e = torch.optim.Adam(E.parameters(), 1e-3, betas=(0.5, 0.9))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.9))
+    return E, G, opt_e, opt_g
+
+
+def _run(directory, setup=None, steps=STEPS, **kw):
+    E, G, opt_e, opt_g = setup or _setup()
+    h = train.train(E, G, data.ring(), steps=steps, batch=BATCH, opt_e=opt_e, opt_g=opt_g, recipe=RECIPE,
+                    seed=3, log_every=5, progress=False, snapshot_every=30, snapshot_samples=8,
+                    checkpoint_dir=directory, checkpoint_every=EVERY, **kw)
+    return h, E, G, opt_e, opt_g
+
+
+def _tensors(*objs):
+    out = []
+    for o in objs:
+        sd = o.state_dict()
+        if "state" in sd:  # an optimiser: its moments and step counts
+            out += [t for s in sd["state"].values() for t in s.values()]
+        else:
+            out += list(sd.values())
+    return out
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    h_a, *objs_a = _run(tmp_path / "a")
+
+    calls = {"n": 0}
+    real_jump = train.jump_step
+
+    def jump_then_crash(*args, **kw):  # Colab disconnects in the middle of step 47
+        calls["n"] += 1
+        if calls["n"] == 47:
+            raise _Interrupt
+        return real_jump(*args, **kw)
+
+    monkeypatch.setattr(train, "jump_step", jump_then_crash)
+    with pytest.raises(_Interrupt):
+        _run(tmp_path / "b")
+    monkeypatch.setattr(train, "jump_step", real_jump)
+    assert [f.name for f in sorted((tmp_path / "b").iterdir())] == ["step-00000020.pt", "step-00000040.pt"]
+
+    torch.manual_seed(12345)  # a fresh session: other global random state, other initial nets
+    h_b, *objs_b = _run(tmp_path / "b", setup=_setup(seed=99))
+    for a, b in zip(_tensors(*objs_a), _tensors(*objs_b), strict=True):
+        assert torch.equal(a, b)
+    assert h_b.steps == h_a.steps
+    for k in h_a.keys():
+        assert (h_a[k] == h_b[k]).all(), k
+    assert [s.step for s in h_b.snapshots] == [0, 30, 60]
+    assert torch.equal(h_a.snapshots[-1].fakes, h_b.snapshots[-1].fakes)
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    _run(tmp_path, keep_checkpoints=2)
+    assert [f.name for f in sorted(tmp_path.iterdir())] == ["step-00000040.pt", "step-00000060.pt"]
+
+
+def test_a_finished_run_resumes_to_more_steps(tmp_path):
+    _run(tmp_path, steps=40)
+    h, *_ = _run(tmp_path, setup=_setup(seed=5), steps=STEPS)
+    assert h.steps[0] == 5 and h.steps[-1] == STEPS  # the history of the first 40 steps came back too
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error_and_is_not_overwritten(tmp_path):
+    _run(tmp_path, steps=40)
+    latest = tmp_path / "step-00000040.pt"
+    latest.write_bytes(b"half a checkpoint")
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    with pytest.raises(train.CheckpointError, match=r"step-00000040\.pt cannot be read.*left as it is"):
+        _run(tmp_path)
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(members=3), r"different run set-up \(members: checkpoint 2, this run 3\)"),
+    (dict(width=8), r"does not fit these nets"),
+])
+def test_an_incompatible_checkpoint_is_a_clear_error_and_is_not_overwritten(tmp_path, change, match):
+    _run(tmp_path, steps=20)
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    with pytest.raises(train.CheckpointError, match=match):
+        _run(tmp_path, setup=_setup(**change))
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+
+
+def test_checkpoint_arguments_are_checked(tmp_path):
+    E, G, opt_e, opt_g = _setup()
+    common = dict(steps=5, batch=8, opt_e=opt_e, opt_g=opt_g, progress=False)
+    with pytest.raises(ValueError, match="checkpoint_dir and checkpoint_every go together"):
+        train.train(E, G, data.ring(), checkpoint_dir=tmp_path, **common)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        train.train(E, G, data.ring(), checkpoint_dir=tmp_path, checkpoint_every=0, **common)
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        train.train(E, G, data.ring(), checkpoint_dir=tmp_path, checkpoint_every=2, keep_checkpoints=0, **common)
