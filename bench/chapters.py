@@ -9,7 +9,6 @@ at most 90 s per chapter on a 2-core CPU (CI executes every chapter twice: nbval
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -22,6 +21,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import _common  # noqa: E402
 from egan_lib import presets  # noqa: E402
 
 
@@ -49,10 +49,9 @@ def main(argv: list[str]) -> None:
     total = sum(r["seconds"] for r in rows)
     print(f"{'total':<28} {total:7.1f} s   (preset {preset.name}, {platform.machine()}, "
           f"cuda={torch.cuda.is_available()}; each chapter sets its own CPU threads)")
-    out = ROOT / "bench" / "results" / f"chapters-{preset.name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"preset": preset.name, "machine": platform.platform(),
-                               "cuda": torch.cuda.is_available(), "rows": rows, "total_seconds": total}, indent=1))
+    if len(todo) == len(chapters()):  # a partial run does not replace the table
+        print("wrote", _common.write(f"chapters-{preset.name}", {"preset": preset.name, "rows": rows,
+                                                                 "total_seconds": total}))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ load from other processes hits all alike. Prints a table and writes bench/result
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import torch
 
+import _common
 from egan_lib import data, entropy, nets, penalties, presets, train
 
 P = presets.current()
@@ -54,9 +53,7 @@ def main() -> None:
     for batch, r in rows.items():
         print(f"{batch:>6}" + "".join(f"{r[c]:>20.1f}" for c in CONFIGS)
               + f"{r['none'] / r['k-NN']:>14.2f}{r['none'] / r['MI (MEG)']:>12.2f}")
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "entropy_cost.json").write_text(json.dumps({"preset": P.name, "rows": rows}, indent=1))
+    print("wrote", _common.write("entropy_cost", {"preset": P.name, "rows": rows}))
 
 
 if __name__ == "__main__":

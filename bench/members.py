@@ -46,10 +46,15 @@ def main() -> None:
                     help="net width and batch of which preset (default quick)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="steps per timing (default: by sizes)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: the preset's)")
+    ap.add_argument("--profile", type=int, default=0, metavar="K",
+                    help="also profile K members (torch.profiler): where the time goes, and the matmul FLOP rate")
     args = ap.parse_args()
     P = presets.PRESETS[args.sizes]
     device = presets.device()
     presets.use_cpu_threads(P)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     steps = args.steps or (60 if args.sizes == "quick" else 6)
     if device.type == "cuda":
         steps *= 5
@@ -72,8 +77,38 @@ def main() -> None:
     else:
         r64 = rows[-1]
         print(f"goal (GPU): speed-up >= 25 x at K=64: {r64['speedup']:.1f} x -> {'met' if r64['speedup'] >= 25 else 'NOT met'}")
+    payload = {"sizes": args.sizes, "steps": steps, "rows": rows}
+    if args.profile:
+        payload["profile"] = profile(args.profile, P, steps, device)
     name = f"members-{args.sizes}-{'gpu' if device.type == 'cuda' else 'cpu'}"
-    print("wrote", _common.write(name, {"sizes": args.sizes, "steps": steps, "rows": rows}))
+    if args.threads:
+        name += f"-{args.threads}threads"
+    print("wrote", _common.write(name, payload))
+
+
+def profile(K: int, P: presets.Preset, steps: int, device) -> dict:
+    """Operator times of ``steps`` training steps at K members, and the FLOP rate of the matmuls."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    seconds_per_step(K, P, 2, device)  # warm-up
+    with torch_profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        seconds_per_step(K, P, steps, device)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    table = sorted(({"op": e.key, "share": e.self_cpu_time_total / total, "ms_per_step": e.self_cpu_time_total / 1e3 / steps,
+                     "gflop_per_step": e.flops / 1e9 / steps} for e in events if e.self_cpu_time_total > 0),
+                   key=lambda r: -r["share"])[:12]
+    mm = [r for r in table if r["op"] in ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")]
+    mm_ms, mm_gflop = sum(r["ms_per_step"] for r in mm), sum(r["gflop_per_step"] for r in mm)
+    print(f"\nprofile of K={K} ({steps} steps; the profiler adds some time):")
+    print(f"{'op':<28}{'share':>7}{'ms/step':>9}")
+    for r in table:
+        print(f"{r['op'][:27]:<28}{100 * r['share']:>6.1f}%{r['ms_per_step']:>9.2f}")
+    print(f"matrix products: {100 * sum(r['share'] for r in mm):.0f} % of the time, {mm_gflop:.2f} GFLOP per step "
+          f"at {mm_gflop / mm_ms * 1e3:.0f} GFLOP/s; the rest is elementwise work (activations and their "
+          f"first and second derivatives for the penalty) and the optimiser")
+    return {"K": K, "steps": steps, "ops": table, "matmul_gflop_per_step": mm_gflop,
+            "matmul_gflops": mm_gflop / mm_ms * 1e3}
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ other processes hits both alike. Prints a table and writes bench/results/threads
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import torch
 
+import _common
 from egan_lib import data, nets, penalties, presets, train
 
 P = presets.quick
@@ -45,9 +44,7 @@ def main() -> None:
     for t, v in best.items():
         print(f"{t:>8} {v:9.1f}")
     print(f"ratio 1 thread / 2 threads: {best[1] / best[2]:.2f}")
-    out = Path(__file__).resolve().parent / "results" / "threads.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"steps_per_second": results, "ratio_1_over_2": best[1] / best[2]}, indent=1))
+    print("wrote", _common.write("threads", {"steps_per_second": results, "ratio_1_over_2": best[1] / best[2]}))
 
 
 if __name__ == "__main__":

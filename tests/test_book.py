@@ -21,6 +21,7 @@ def _toc_files():
 
 
 NOTEBOOKS = [ROOT / f"{f}.ipynb" for f in _toc_files() if (ROOT / f"{f}.ipynb").exists()]
+CHAPTERS = [nb for nb in NOTEBOOKS if nb.name[0].isdigit()]  # the rest are appendices
 
 
 def _cells(nb_path, kind="code"):
@@ -58,7 +59,7 @@ def test_chapter_is_stored_without_outputs(nb):
         assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name} has outputs: strip them"
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_anatomy(nb):
     md = _cells(nb, "markdown")
     code = _cells(nb)
@@ -75,6 +76,17 @@ def test_chapter_anatomy(nb):
     assert "assert" in _src(code[-1]), f"{nb.name}: the closing cell must assert the chapter's claims"
     for c in code:
         assert not re.search(r"^\s*from\s+egan_lib(\.\w+)?\s+import\s+\*", _src(c), re.M), "no star imports"
+
+
+def test_speed_appendix_reads_only_committed_bench_results():
+    nb = ROOT / "book" / "appendix_speed.ipynb"
+    assert nb in NOTEBOOKS
+    assert _src(_cells(nb, "markdown")[0]).startswith("# How fast is it?")
+    code = "\n".join(_src(c) for c in _cells(nb))
+    names = re.findall(r'"((?:overhead|members|penalty_cost|chapters|threads)[\w-]*)"', code)
+    assert names, "the appendix reads no bench results"
+    for name in names:
+        assert (ROOT / "bench" / "results" / f"{name}.json").exists(), f"bench/results/{name}.json is missing"
 
 
 def test_readme_has_the_two_commands():
