@@ -310,6 +310,10 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
             opt_g.load_state_dict(s["opt_g"])
 
     estimator = recipe.entropy if hasattr(recipe.entropy, "state_dict") else None
+    if checkpoint_dir is not None and recipe.entropy is not None and estimator is None and any(
+            isinstance(v, (nn.Module, torch.optim.Optimizer, torch.Generator)) for v in vars(recipe.entropy).values()):
+        raise ValueError(f"recipe.entropy ({type(recipe.entropy).__name__}) trains its own nets but has no "
+                         f"state_dict()/load_state_dict(): a resumed run could not restore it exactly")
     run_setup = {"members": K, "batch": batch, "seed": seed, "penalty_every": recipe.penalty_every,
                  "dig_per_jump": recipe.dig_per_jump, "gamma": recipe.gamma,
                  "entropy_weight": recipe.entropy_weight, "fixed_fakes": fixed_fakes}

@@ -117,3 +117,21 @@ def test_checkpoint_arguments_are_checked(tmp_path):
         train.train(E, G, data.ring(), checkpoint_dir=tmp_path, checkpoint_every=0, **common)
     with pytest.raises(ValueError, match="keep_checkpoints"):
         train.train(E, G, data.ring(), checkpoint_dir=tmp_path, checkpoint_every=2, keep_checkpoints=0, **common)
+
+
+def test_an_estimator_with_state_but_no_state_dict_is_refused(tmp_path):
+    class Stateful:  # trains a net of its own, but cannot save it
+        def __init__(self):
+            self.net = torch.nn.Linear(2, 1)
+
+        def update(self, z, x):
+            pass
+
+        def estimate(self, z, x):
+            return x.new_zeros(x.shape[0])
+
+    E, G, opt_e, opt_g = _setup()
+    with pytest.raises(ValueError, match="no state_dict"):
+        train.train(E, G, data.ring(), steps=5, batch=8, opt_e=opt_e, opt_g=opt_g, progress=False,
+                    recipe=train.Recipe(entropy=Stateful(), entropy_weight=0.1),
+                    checkpoint_dir=tmp_path, checkpoint_every=5)
