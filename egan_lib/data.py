@@ -1,21 +1,30 @@
-"""Data with known modes: 2D Gaussian mixtures (chapters 1-7).
+"""Data with known modes: 2D Gaussian mixtures (chapters 1-7) and images (chapter 8).
 
 A mixture knows its ``centers`` and ``std``, so mode statistics (``egan_lib.metrics``) can be
 computed exactly under the VEEGAN/PacGAN protocol. ``ring()`` and ``grid()`` are the PacGAN
 settings (Lin et al., 2018): 8 modes on the unit circle with std 0.01, and 25 modes at
 {-4,-2,0,2,4}^2 with std 0.05.
+
+Images (chapter 8) are ``ImageData``: a tensor ``[N, C, H, W]`` scaled to [-1, 1] with a label per
+image, sampled as ``[K, n, C, H, W]``. ``digits()`` and ``stacked_digits()`` use scikit-learn's
+8x8 digits, which ship with scikit-learn (nothing is downloaded); ``mnist()``, ``stacked_mnist()``
+and ``cifar10()`` load through torchvision for the full preset on a GPU, and raise
+``DataUnavailable`` with what to do when torchvision or the files are missing.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from . import _validate
 
-__all__ = ["GaussianMixture2D", "ring", "grid"]
+__all__ = ["GaussianMixture2D", "ring", "grid", "DataUnavailable", "ImageData", "StackedImages", "digits",
+           "stacked_digits", "to_unit_range", "mnist", "stacked_mnist", "cifar10"]
 
 
 class GaussianMixture2D:
@@ -78,3 +87,217 @@ def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixt
     gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
     centers = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
     return GaussianMixture2D(centers, std, name=f"grid{side * side}")
+
+
+# --- images (chapter 8) --------------------------------------------------------------------------
+
+class DataUnavailable(RuntimeError):
+    """A data set (or the package that loads it) is not available here; the message says what to do."""
+
+
+def to_unit_range(images, *, channels_last: bool = False) -> Tensor:
+    """Pixels from 0..255 (``uint8``) to floats in [-1, 1], laid out ``[N, C, H, W]`` (chapter 8).
+
+    ``images`` is ``[N, H, W]`` (one channel, as MNIST's ``data``), ``[N, C, H, W]``, or with
+    ``channels_last=True`` ``[N, H, W, C]`` (as CIFAR-10's ``data``); a numpy array or a tensor.
+    """
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+    if x.dtype != torch.uint8:
+        raise ValueError(f"images must hold uint8 pixels 0..255, got dtype {x.dtype}")
+    if x.ndim == 3 and not channels_last:
+        x = x.unsqueeze(1)
+    elif x.ndim == 4 and channels_last:
+        x = x.permute(0, 3, 1, 2)
+    elif x.ndim != 4:
+        raise ValueError(f"images must have shape [N, H, W], [N, C, H, W] or (channels_last) [N, H, W, C], "
+                         f"got {tuple(x.shape)}")
+    return (x.float() / 127.5 - 1.0).contiguous()
+
+
+class ImageData:
+    """Labelled images ``[N, C, H, W]`` in [-1, 1], sampled uniformly with replacement (chapter 8).
+
+    ``sample(n, generator, members=K)`` gives ``[K, n, C, H, W]`` (an independent batch per member,
+    from one generator so a seed fixes all of them); without ``members`` it gives ``[n, C, H, W]``.
+    ``sample_with_labels`` also returns the labels, ``[K, n]``.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, *, n_classes: int, name: str = "images"):
+        if not isinstance(images, Tensor) or not images.is_floating_point() or images.ndim != 4:
+            raise ValueError(f"images must be a floating tensor [N, C, H, W], got {getattr(images, 'shape', images)!r}")
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        if labels.shape != images.shape[:1]:
+            raise ValueError(f"labels must have shape [N={images.shape[0]}], got {tuple(labels.shape)}")
+        _validate.positive("n_classes", n_classes, integer=True)
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+            raise ValueError(f"labels must lie in [0, {n_classes}), got [{int(labels.min())}, {int(labels.max())}]")
+        self.images, self.labels, self.n_classes, self.name = images, labels, n_classes, name
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        return tuple(self.images.shape[1:])
+
+    @property
+    def n_modes(self) -> int:
+        return self.n_classes
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def _index(self, n, generator, members):
+        _validate.positive("n", n, integer=True)
+        if members is not None:
+            _validate.positive("members", members, integer=True)
+        lead = (n,) if members is None else (members, n)
+        return torch.randint(len(self), lead, generator=generator)
+
+    def sample_with_labels(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+                           device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+        """Images ``[K, n, C, H, W]`` (``[n, C, H, W]`` without ``members``) and their labels ``[K, n]``."""
+        idx = self._index(n, generator, members)
+        x, y = self.images[idx], self.labels[idx]
+        return (x, y) if device is None else (x.to(device), y.to(device))
+
+    def sample(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+               device: torch.device | str | None = None) -> Tensor:
+        return self.sample_with_labels(n, generator, members=members, device=device)[0]
+
+    def __repr__(self) -> str:
+        return f"ImageData({self.name!r}, n={len(self)}, shape={self.shape}, classes={self.n_classes})"
+
+
+class StackedImages:
+    r"""``channels`` independent one-channel images stacked as the channels of one image (chapter 8).
+
+    The StackedMNIST protocol (Metz et al., 2017; VEEGAN; PacGAN; MEG): each channel holds a digit
+    drawn independently, so with 3 channels there are :math:`10^3 = 1000` modes, labelled
+    :math:`100a + 10b + c` for the digits a, b, c of channels 0, 1, 2. Samples are ``[K, n, C, H, W]``.
+    """
+
+    def __init__(self, base: ImageData, channels: int = 3, name: str | None = None):
+        if not isinstance(base, ImageData) or base.shape[0] != 1:
+            raise ValueError(f"base must be a one-channel ImageData, got {base!r}")
+        _validate.positive("channels", channels, integer=True)
+        self.base, self.channels = base, channels
+        self.n_classes = base.n_classes ** channels
+        self.name = name or f"stacked {base.name}"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels,) + tuple(self.base.shape[1:])
+
+    @property
+    def n_modes(self) -> int:
+        return self.n_classes
+
+    def sample_with_labels(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+                           device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+        """Stacked images ``[K, n, C, H, W]`` and their modes ``[K, n]`` (``sum_c digit_c * 10^(C-1-c)``)."""
+        _validate.positive("n", n, integer=True)
+        if members is not None:
+            _validate.positive("members", members, integer=True)
+        lead = (n,) if members is None else (members, n)
+        idx = torch.randint(len(self.base), lead + (self.channels,), generator=generator)
+        x = self.base.images[idx].squeeze(-3)  # [..., channels, H, W]
+        digits_ = self.base.labels[idx]  # [..., channels]
+        weights = self.base.n_classes ** torch.arange(self.channels - 1, -1, -1)
+        y = (digits_ * weights).sum(-1)
+        return (x, y) if device is None else (x.to(device), y.to(device))
+
+    def sample(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+               device: torch.device | str | None = None) -> Tensor:
+        return self.sample_with_labels(n, generator, members=members, device=device)[0]
+
+    def __repr__(self) -> str:
+        return f"StackedImages({self.name!r}, channels={self.channels}, modes={self.n_classes})"
+
+
+def _split(n: int, split: str, test_fraction: float, seed: int) -> Tensor:
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test = int(round(test_fraction * n))
+    return {"train": perm[n_test:], "test": perm[:n_test], "all": torch.arange(n)}[split]
+
+
+def digits(split: str = "all", *, test_fraction: float = 0.25, seed: int = 0) -> ImageData:
+    """scikit-learn's 1,797 handwritten digits, 8x8 with 17 grey levels, as ``[N, 1, 8, 8]`` in [-1, 1].
+
+    ``split`` is ``"train"``, ``"test"`` (a fixed random ``test_fraction`` of the images, drawn with
+    ``seed``; the held-out set on which the digit classifier of ``metrics`` reports its accuracy) or
+    ``"all"``. The data ship with scikit-learn: nothing is downloaded. Chapter 8.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataUnavailable("digits() needs scikit-learn: pip install scikit-learn") from None
+    d = load_digits()
+    images = torch.as_tensor(d.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> [-1, 1]
+    labels = torch.as_tensor(d.target, dtype=torch.long)
+    idx = _split(images.shape[0], split, test_fraction, seed)
+    return ImageData(images[idx].contiguous(), labels[idx], n_classes=10, name=f"digits ({split})")
+
+
+def stacked_digits(split: str = "all", *, channels: int = 3, test_fraction: float = 0.25, seed: int = 0) -> StackedImages:
+    """Three 8x8 digits as the three channels of one image: 1,000 modes, on data that need no download.
+
+    The StackedMNIST protocol (``StackedImages``) on ``digits(split)``; labels ``100a + 10b + c``. Chapter 8.
+    """
+    return StackedImages(digits(split, test_fraction=test_fraction, seed=seed), channels, name=f"stacked digits ({split})")
+
+
+_TORCHVISION_HINT = (
+    "install a torchvision build that matches your torch (on Colab it is already there; elsewhere see "
+    "https://pytorch.org/get-started/locally/), or run the chapter under the quick preset, which uses "
+    "scikit-learn's digits"
+)
+
+
+def _torchvision_dataset(cls_name: str, root, train: bool, download: bool):
+    try:
+        import torchvision  # noqa: F401  (optional: only the full preset's image data need it)
+        from torchvision import datasets
+    except ImportError:
+        raise DataUnavailable(f"{cls_name} is loaded through torchvision, which is not installed: "
+                              f"{_TORCHVISION_HINT}") from None
+    if root is None:
+        raise ValueError("root must be a folder for the data, e.g. '~/data', got None")
+    root = os.path.expanduser(str(root))
+    try:
+        return getattr(datasets, cls_name)(root, train=train, download=download)
+    except (RuntimeError, OSError) as err:
+        how = ("pass download=True (it needs the network), or copy the files there yourself"
+               if not download else "check the network connection and the folder's permissions")
+        raise DataUnavailable(f"{cls_name} ({'train' if train else 'test'} split) could not be loaded from "
+                              f"{root!r} with download={download}: {err}. To get it: {how}.") from None
+
+
+def mnist(root="~/data", *, train: bool = True, download: bool = False) -> ImageData:
+    """MNIST through torchvision: ``[N, 1, 28, 28]`` in [-1, 1], 10 classes (chapter 8, full preset).
+
+    Nothing is downloaded unless ``download=True``. Raises ``DataUnavailable`` with instructions when
+    torchvision is not installed or the files are not in ``root``.
+    """
+    ds = _torchvision_dataset("MNIST", root, train, download)
+    return ImageData(to_unit_range(ds.data), torch.as_tensor(ds.targets), n_classes=10,
+                     name=f"MNIST ({'train' if train else 'test'})")
+
+
+def stacked_mnist(root="~/data", *, train: bool = True, download: bool = False, channels: int = 3) -> StackedImages:
+    """StackedMNIST (Metz et al., 2017): three MNIST digits as the channels of one 28x28 image, 1,000
+    modes (chapter 8, full preset). See ``mnist`` for ``root`` and ``download``."""
+    base = mnist(root, train=train, download=download)
+    return StackedImages(base, channels, name=f"stacked MNIST ({'train' if train else 'test'})")
+
+
+def cifar10(root="~/data", *, train: bool = True, download: bool = False) -> ImageData:
+    """CIFAR-10 through torchvision: ``[N, 3, 32, 32]`` in [-1, 1], 10 classes (chapter 8, full preset).
+
+    See ``mnist`` for ``root``, ``download`` and the ``DataUnavailable`` error.
+    """
+    ds = _torchvision_dataset("CIFAR10", root, train, download)
+    return ImageData(to_unit_range(ds.data, channels_last=True), torch.as_tensor(ds.targets), n_classes=10,
+                     name=f"CIFAR-10 ({'train' if train else 'test'})")

@@ -10,11 +10,22 @@ The VEEGAN (Srivastava et al., 2017) / PacGAN (Lin et al., 2018) protocol, per m
   of a complete collapse onto one mode (the largest the KL can be).
 
 The published numbers use 2,500 samples per run; so do the presets.
+
+For images (chapter 8) the modes are named by a classifier instead of a nearest centre: a digit
+classifier (``digit_classifier``, trained by the library on scikit-learn's digits and cached)
+reads each channel of a stacked-digit image, and ``stacked_mode_stats`` counts the 1,000 modes of
+the StackedMNIST protocol; ``frechet_distance`` compares real and generated images in that
+classifier's feature space, and ``inception_fid`` is the usual FID for CIFAR-10 through
+torchmetrics when it and its weights are available.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
+import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -25,7 +36,9 @@ from . import _validate
 
 __all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "Landing", "landing", "Flatness",
            "flatness", "SamplingSpread", "sampling_spread",
-           "histogram_entropy", "PitMoves", "pit_moves"]
+           "histogram_entropy", "PitMoves", "pit_moves", "train_classifier", "classifier_accuracy",
+           "cache_dir", "digit_classifier", "mnist_classifier", "classify_channels", "StackedModeStats",
+           "stacked_mode_stats", "classifier_features", "frechet", "frechet_distance", "inception_fid"]
 
 
 class ModeStats(NamedTuple):
@@ -346,3 +359,297 @@ def pit_moves(start: Tensor, end: Tensor, n_pits: int, *, depths: Tensor | None 
         deeper = frac(depths.gather(1, end) > depths.gather(1, start))
     h_end = hist(end)
     return PitMoves(frac(end != start), deeper, histogram_entropy(hist(start)), histogram_entropy(h_end), h_end)
+
+
+
+# --- images: a digit classifier as the measuring instrument (chapter 8) ---------------------------
+
+def train_classifier(train_data, *, epochs: int = 40, batch: int = 64, lr: float = 4e-3, seed: int = 0,
+                     shift: int = 1, device: torch.device | str = "cpu", **net_kwargs):
+    """Train a ``nets.DigitClassifier`` on ``train_data`` (an ``ImageData`` of one-channel digits). Chapter 8.
+
+    Adam with a cosine learning-rate decay, cross-entropy, and random shifts of up to ``shift``
+    pixels (padding with the background) as the only augmentation. Returns the net in eval mode.
+    """
+    from .nets import DigitClassifier
+
+    _validate.positive("epochs", epochs, integer=True)
+    _validate.positive("batch", batch, integer=True)
+    torch.manual_seed(seed)
+    net = DigitClassifier(train_data.n_classes, **net_kwargs).to(device)
+    x, y = train_data.images.to(device), train_data.labels.to(device)
+    g = torch.Generator().manual_seed(seed)
+    steps = epochs * math.ceil(len(x) / batch)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    net.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).split(batch):
+            xb = x[idx.to(device)]
+            if shift > 0:  # a random translation of each batch, the background (-1) flowing in
+                dx, dy = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=g))
+                xb = torch.nn.functional.pad(xb, (shift,) * 4, value=-1.0)
+                H, W = x.shape[-2:]
+                xb = xb[..., shift + dy:shift + dy + H, shift + dx:shift + dx + W]
+            loss = torch.nn.functional.cross_entropy(net(xb), y[idx.to(device)])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def classifier_accuracy(classifier, test_data, *, chunk: int = 4096) -> float:
+    """Fraction of ``test_data`` (an ``ImageData``) that ``classifier`` labels correctly. Chapter 8."""
+    dev = next(classifier.parameters()).device
+    correct = sum(int((classifier(xb.to(dev)).argmax(1).cpu() == yb).sum())
+                  for xb, yb in zip(test_data.images.split(chunk), test_data.labels.split(chunk)))
+    return correct / len(test_data)
+
+
+_CLASSIFIER_FORMAT = 1  # bump when DigitClassifier or its training changes: old cache files are retrained
+
+
+def cache_dir(cache: str | os.PathLike | None = None) -> Path:
+    """Where trained measuring instruments are kept: ``cache``, else ``$EGAN_CACHE``, else
+    ``~/.cache/egan_lib`` (chapter 8)."""
+    return Path(cache or os.environ.get("EGAN_CACHE") or Path.home() / ".cache" / "egan_lib").expanduser()
+
+
+def _cached_classifier(name: str, make_data, cache, retrain: bool, verbose: bool, train_kwargs: dict):
+    from .nets import DigitClassifier
+
+    path = cache_dir(cache) / f"{name}.pt"
+    if path.exists() and not retrain:
+        try:
+            try:
+                blob = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:
+                raise ValueError(f"not a readable checkpoint ({type(err).__name__})") from None
+            if not isinstance(blob, dict) or blob.get("format") != _CLASSIFIER_FORMAT:
+                found = blob.get("format") if isinstance(blob, dict) else "none"
+                raise ValueError(f"written by another version (format {found}, expected {_CLASSIFIER_FORMAT})")
+            net = DigitClassifier(**blob["config"])
+            net.load_state_dict(blob["state_dict"])
+            net.eval()
+            net.test_accuracy, net.n_test, net.cache_path = float(blob["test_accuracy"]), int(blob["n_test"]), path
+            return net
+        except Exception as err:  # unreadable, truncated or from another version: train a new one
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            warnings.warn(f"the cached classifier {path} cannot be used: {reason}; training a new one",
+                          RuntimeWarning, stacklevel=3)
+    train_data, test_data = make_data()
+    t0 = time.perf_counter()
+    net = train_classifier(train_data, **train_kwargs).cpu()
+    acc = classifier_accuracy(net, test_data)
+    config = dict(n_classes=net.n_classes, width=net.width, feature_dim=net.feature_dim)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": _CLASSIFIER_FORMAT, "config": config, "state_dict": net.state_dict(),
+                "test_accuracy": acc, "n_test": len(test_data)}, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves a half-written cache file
+    if verbose:
+        print(f"trained {name} in {time.perf_counter() - t0:.1f} s: {100 * acc:.2f} % on {len(test_data)} "
+              f"held-out images; cached in {path}")
+    net.test_accuracy, net.n_test, net.cache_path = acc, len(test_data), path
+    return net
+
+
+def digit_classifier(cache: str | os.PathLike | None = None, *, retrain: bool = False, verbose: bool = True,
+                     **train_kwargs):
+    """The digit classifier for 8x8 digits, trained on ``data.digits("train")`` (chapter 8).
+
+    Loaded from ``cache_dir(cache) / "digit_classifier.pt"`` when that file is there and readable;
+    trained (a few seconds on a CPU) and saved there when it is missing, from another version of
+    the library, or corrupt (with a warning saying so), or when ``retrain=True``. The returned net
+    is in eval mode on the CPU and carries ``test_accuracy``, its accuracy on the held-out
+    ``data.digits("test")`` split, and ``n_test``.
+    """
+    from . import data
+
+    return _cached_classifier("digit_classifier", lambda: (data.digits("train"), data.digits("test")),
+                              cache, retrain, verbose, train_kwargs)
+
+
+def mnist_classifier(root="~/data", cache: str | os.PathLike | None = None, *, retrain: bool = False,
+                     verbose: bool = True, **train_kwargs):
+    """The same classifier for 28x28 MNIST (stacked MNIST under the full preset), trained on MNIST's
+    training set and tested on its test set; cached as ``mnist_classifier.pt``. Raises
+    ``data.DataUnavailable`` when MNIST cannot be loaded (chapter 8)."""
+    from . import data
+
+    train_kwargs.setdefault("epochs", 3)
+    train_kwargs.setdefault("batch", 256)
+    return _cached_classifier("mnist_classifier", lambda: (data.mnist(root, train=True), data.mnist(root, train=False)),
+                              cache, retrain, verbose, train_kwargs)
+
+
+def _check_images(name: str, x) -> Tensor:
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 5:
+        raise ValueError(f"{name} must be a floating tensor of images [K, N, C, H, W], "
+                         f"got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return x
+
+
+@torch.no_grad()
+def _per_channel(classifier, images: Tensor, fn, chunk: int) -> Tensor:
+    """``fn(classifier, x)`` on every channel of ``[K, N, C, H, W]`` as its own image: ``[K, N, C, ...]``."""
+    dev = next(classifier.parameters()).device
+    K, N, C, H, W = images.shape
+    flat = images.reshape(K * N * C, 1, H, W)
+    out = torch.cat([fn(classifier, part.to(dev)).cpu() for part in flat.split(chunk)])
+    return out.reshape(K, N, C, *out.shape[1:])
+
+
+def classify_channels(images: Tensor, classifier, *, chunk: int = 8192) -> Tensor:
+    """The digit the classifier reads in each channel: ``[K, N, C, H, W] -> [K, N, C]`` (chapter 8)."""
+    _check_images("images", images)
+    return _per_channel(classifier, images.detach(), lambda net, x: net(x).argmax(1), chunk)
+
+
+class StackedModeStats(NamedTuple):
+    """Per-member mode statistics of stacked digits (``stacked_mode_stats``), numpy arrays ``[K]``."""
+
+    modes: np.ndarray  # number of the n_classes ** C modes that at least one sample falls in
+    reverse_kl: np.ndarray  # KL(mode histogram of the samples || uniform over all modes)
+    histogram: np.ndarray  # [K, M] samples per mode
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        return {k: summarize(getattr(self, k)) for k in ("modes", "reverse_kl")}
+
+    def __str__(self) -> str:
+        s = self.summary()
+        return (f"modes {s['modes'][0]:.1f} ± {s['modes'][1]:.1f} of {self.histogram.shape[1]} | KL "
+                f"{s['reverse_kl'][0]:.3f} ± {s['reverse_kl'][1]:.3f}  (mean ± std over {len(self.modes)} members)")
+
+
+def stacked_mode_stats(images: Tensor, classifier, *, chunk: int = 8192) -> StackedModeStats:
+    r"""Modes captured and KL to uniform for stacked digits, the StackedMNIST protocol (chapter 8).
+
+    Each of the C channels of every sample is classified on its own; the digits
+    :math:`(a_1, \dots, a_C)` name the mode :math:`\sum_c a_c\, 10^{C-c}` (for C = 3,
+    :math:`100a + 10b + c`), one of :math:`M = 10^C`. Per member, with :math:`\hat p` the histogram
+    of the samples' modes,
+
+    * ``modes``: the number of modes with at least one sample;
+    * ``reverse_kl``: :math:`\mathrm{KL}(\hat p \,\|\, u) = \sum_m \hat p_m \log(M \hat p_m)`, the
+      divergence that VEEGAN, PacGAN and MEG report (with :math:`0 \log 0 = 0`).
+
+    The published numbers use 26,000 samples per run (PacGAN, MEG). Unlike ``mode_stats`` there is
+    no quality threshold: every sample counts, whatever the classifier's confidence.
+    """
+    _check_images("images", images)
+    labels = classify_channels(images, classifier, chunk=chunk)  # [K, N, C]
+    n_classes = classifier.n_classes
+    C = labels.shape[2]
+    weights = n_classes ** torch.arange(C - 1, -1, -1)
+    mode = (labels * weights).sum(-1)  # [K, N]
+    M = n_classes**C
+    hist = torch.zeros(mode.shape[0], M, dtype=torch.long).scatter_add_(1, mode, torch.ones_like(mode)).numpy()
+    p = hist / hist.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(p > 0, p * np.log(np.where(p > 0, p * M, 1.0)), 0.0).sum(axis=1)
+    return StackedModeStats((hist > 0).sum(axis=1), kl, hist)
+
+
+def classifier_features(images: Tensor, classifier, *, chunk: int = 8192) -> Tensor:
+    """The classifier's penultimate features of every channel, concatenated: ``[K, N, C * F]`` (chapter 8)."""
+    _check_images("images", images)
+    f = _per_channel(classifier, images.detach(), lambda net, x: net.features(x), chunk)  # [K, N, C, F]
+    return f.flatten(2).double()
+
+
+def _sqrtm_psd(a: Tensor) -> Tensor:
+    w, v = torch.linalg.eigh(a)
+    return (v * w.clamp_min(0).sqrt().unsqueeze(-2)) @ v.transpose(-1, -2)
+
+
+def frechet(mu1, cov1, mu2, cov2) -> Tensor:
+    r"""The Fréchet (2-Wasserstein) distance between two Gaussians, squared (chapter 8):
+
+    .. math:: d^2 = \|\mu_1 - \mu_2\|^2 + \operatorname{tr}\Big(\Sigma_1 + \Sigma_2
+              - 2\big(\Sigma_1^{1/2}\,\Sigma_2\,\Sigma_1^{1/2}\big)^{1/2}\Big).
+
+    Means ``[..., F]`` and covariances ``[..., F, F]`` (a leading members dimension is allowed);
+    computed in float64 with symmetric eigendecompositions, which is exact for positive
+    semi-definite covariances (the trace of :math:`(\Sigma_1\Sigma_2)^{1/2}` is that of the symmetric
+    form above). This is the formula of FID (Heusel et al., 2017), in whichever feature space the
+    Gaussians were fitted.
+    """
+    mu1, mu2, cov1, cov2 = (torch.as_tensor(t, dtype=torch.float64) for t in (mu1, mu2, cov1, cov2))
+    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != mu1.shape + mu1.shape[-1:]:
+        raise ValueError(f"mu1, mu2 must be [..., F] and cov1, cov2 [..., F, F] with matching shapes, got "
+                         f"{tuple(mu1.shape)}, {tuple(cov1.shape)}, {tuple(mu2.shape)}, {tuple(cov2.shape)}")
+    s1 = _sqrtm_psd(cov1)
+    cross = torch.linalg.eigvalsh(s1 @ cov2 @ s1).clamp_min(0).sqrt().sum(-1)
+    tr = torch.diagonal(cov1, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov2, dim1=-2, dim2=-1).sum(-1)
+    return (mu1 - mu2).pow(2).sum(-1) + tr - 2 * cross
+
+
+def _mean_cov(f: Tensor) -> tuple[Tensor, Tensor]:
+    mu = f.mean(1)
+    d = f - mu.unsqueeze(1)
+    return mu, d.transpose(1, 2) @ d / (f.shape[1] - 1)
+
+
+def frechet_distance(x_real: Tensor, x_fake: Tensor, classifier, *, chunk: int = 8192) -> np.ndarray:
+    r"""Fréchet distance between real and generated images in the digit classifier's feature space,
+    per member: ``[K, N, C, H, W]`` twice -> ``[K]`` (chapter 8).
+
+    Gaussians are fitted to ``classifier_features`` of each set and compared with ``frechet``; the
+    same idea as FID, with our small classifier in place of Inception (so the numbers are on their
+    own scale and comparable only with each other). ``x_real`` may have one member, which is then
+    used for every member of ``x_fake``. Like FID it is biased upwards at small N: compare runs with
+    the same number of samples.
+    """
+    fr, ff = classifier_features(x_real, classifier, chunk=chunk), classifier_features(x_fake, classifier, chunk=chunk)
+    if x_real.shape[2:] != x_fake.shape[2:] or fr.shape[0] not in (1, ff.shape[0]):
+        raise ValueError(f"x_real must be [K or 1, N, C, H, W] with the images of x_fake, got {tuple(x_real.shape)} "
+                         f"and {tuple(x_fake.shape)}")
+    for name, f in (("x_real", fr), ("x_fake", ff)):
+        if f.shape[1] < 2:
+            raise ValueError(f"{name} must hold at least 2 samples per member, got {f.shape[1]}")
+    mu_r, cov_r = _mean_cov(fr)
+    mu_f, cov_f = _mean_cov(ff)
+    K = ff.shape[0]
+    return frechet(mu_r.expand(K, -1), cov_r.expand(K, -1, -1), mu_f, cov_f).numpy()
+
+
+def inception_fid(x_real: Tensor, x_fake: Tensor, *, device: torch.device | str | None = None,
+                  chunk: int = 500) -> np.ndarray:
+    """FID with the Inception-v3 features of torchmetrics, per member (CIFAR-10, full preset; chapter 8).
+
+    ``x_real`` ``[N, 3, H, W]`` (or ``[1, N, ...]``) and ``x_fake`` ``[K, N, 3, H, W]`` in [-1, 1]. The
+    package is imported only here: without torchmetrics (``pip install torchmetrics torch-fidelity``) or
+    without its Inception weights (downloaded on first use) this raises ``data.DataUnavailable``
+    with that message, so a chapter can print it and go on.
+    """
+    from .data import DataUnavailable
+
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+    except ImportError:
+        raise DataUnavailable("inception_fid needs torchmetrics with its image extra: "
+                              "pip install torchmetrics torch-fidelity") from None
+    if x_real.ndim == 5:
+        x_real = x_real[0]
+    _check_images("x_fake", x_fake)
+    device = device or x_fake.device
+    to_uint8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    out = []
+    try:
+        fid = FrechetInceptionDistance(feature=2048, reset_real_features=False).to(device)
+        for part in x_real.split(chunk):
+            fid.update(to_uint8(part.to(device)), real=True)
+        for k in range(x_fake.shape[0]):
+            fid.reset()
+            for part in x_fake[k].split(chunk):
+                fid.update(to_uint8(part.to(device)), real=False)
+            out.append(float(fid.compute()))
+    except (RuntimeError, OSError, ModuleNotFoundError) as err:
+        raise DataUnavailable(f"inception_fid could not run torchmetrics' FID ({type(err).__name__}: {err}); its "
+                              f"Inception weights are downloaded on first use, which needs the network") from None
+    return np.asarray(out)

@@ -15,7 +15,7 @@ from . import _validate
 from .nets import energy_on_grid
 
 __all__ = ["landscape", "draw_landscape", "trajectories", "curves", "animate_training", "dirac_phase",
-           "REAL", "FAKE"]
+           "image_grid", "REAL", "FAKE"]
 
 REAL = dict(c="#d62728", s=10, marker="o", label="real", zorder=3, linewidths=0)
 FAKE = dict(c="white", s=8, marker="o", label="fake", zorder=4, edgecolors="black", linewidths=0.4)
@@ -207,6 +207,36 @@ def dirac_phase(rule, *, path=None, extent=(-2.5, 2.5, -2.5, 2.5), res: int = 25
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel(r"$\theta$ (generator)")
     ax.set_ylabel(r"$\psi$ (energy slope)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def image_grid(images: Tensor, *, ax=None, nrow: int = 8, title: str | None = None):
+    """Images ``[n, C, H, W]`` with values in [-1, 1] as one picture, ``nrow`` per row (chapter 8).
+
+    One channel is drawn dark on white (ink on paper); three channels as red, green and blue
+    (a stacked digit's three digits in three colours). At most ``nrow * nrow`` images are shown,
+    separated by one-pixel gaps.
+    """
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be a tensor [n, C, H, W] with C = 1 or 3, "
+                         f"got {tuple(getattr(images, 'shape', ())) or type(images).__name__}")
+    _validate.positive("nrow", nrow, integer=True)
+    x = (images[: nrow * nrow].detach().float().cpu().clamp(-1, 1) + 1) / 2
+    n, C, H, W = x.shape
+    rows, cols = -(-n // nrow), min(n, nrow)
+    gap = 0.0 if C == 1 else 1.0  # white between images: 0 on the inverted grey map, 1 in RGB
+    canvas = torch.full((C, rows * (H + 1) + 1, cols * (W + 1) + 1), gap)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        canvas[:, 1 + r * (H + 1): (r + 1) * (H + 1), 1 + c * (W + 1): (c + 1) * (W + 1)] = x[i]
+    ax = _ax(ax, (4, 4))
+    if C == 1:
+        ax.imshow(canvas[0].numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(canvas.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
     return ax

@@ -31,6 +31,13 @@ class Preset:
     grid_res: int  # points per axis when an energy landscape is drawn
     snapshots: int  # frames stored for an animation of training
     cpu_threads: int  # torch threads on a CPU: the 2D nets are too small to gain from more (bench/threads.py)
+    # images (chapter 8): digits and stacked digits under quick; stacked MNIST and CIFAR-10 under full
+    image_members: int  # K for the image GANs (each member is a conv energy and a conv generator)
+    image_steps: int  # alternating dig/jump steps of one image GAN run
+    image_batch: int  # real and fake images per member per step
+    image_width: int  # channels of the first conv layer (doubled at each halving of the side)
+    image_latent_dim: int  # dimension of the image generators' noise z
+    image_eval_samples: int  # generated images per member for mode counts (26,000 in PacGAN and MEG)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -57,6 +64,12 @@ quick = Preset(
     grid_res=80,
     snapshots=30,
     cpu_threads=1,
+    image_members=4,
+    image_steps=600,
+    image_batch=32,
+    image_width=16,
+    image_latent_dim=16,
+    image_eval_samples=5000,
 )
 
 full = Preset(
@@ -73,6 +86,12 @@ full = Preset(
     grid_res=200,
     snapshots=60,
     cpu_threads=1,
+    image_members=4,
+    image_steps=20000,
+    image_batch=64,
+    image_width=64,
+    image_latent_dim=64,
+    image_eval_samples=26000,
 )
 
 PRESETS: dict[str, Preset] = {"quick": quick, "full": full}
