@@ -127,6 +127,14 @@ class MIEntropy:
     pairs, differentiable w.r.t. ``x_fake`` (T's parameters get no gradient from it), for the
     generator to maximise. The shuffled z come from this object's own random stream (``seed``).
 
+    How this maps onto MEG's own training code (Kumar et al.'s reference implementation): there T and
+    G take one Adam step each (lr :math:`10^{-4}`, betas (0.5, 0.9)) on the same binary cross-entropy,
+    averaged over the B joint and B shuffled pairs together, i.e. :math:`-\tfrac12 \hat I_\text{JSD}`,
+    added to the generator's energy term with coefficient 1. So MEG's setting is
+    ``MIEntropy(..., lr=1e-4, betas=(0.5, 0.9))`` with ``Recipe(entropy_weight=0.5)``; its energy
+    takes 5 steps per generator step (``Recipe(dig_per_jump=5)``). One difference: MEG steps T and G
+    on the same shuffle at once; here T steps first (``update``), then G sees a fresh shuffle.
+
     Args:
         members, x_dim, z_dim, width, depth: the statistics network (``StatisticsNet``).
         lr, betas: Adam for T (MEG trains its networks with Adam, betas (0.5, 0.9)).
@@ -152,6 +160,15 @@ class MIEntropy:
         loss.sum().backward()  # members never mix
         self.opt.step()
         return loss.detach()
+
+    def state_dict(self) -> dict:
+        """T, its optimiser and the shuffle stream, for ``train``'s checkpoints (chapter 8)."""
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.rng.set_state(state["rng"])
 
     def estimate(self, z: Tensor, x_fake: Tensor) -> Tensor:
         """``jsd_mi`` of the current T on ``(x_fake, z)``, ``[K]``, differentiable w.r.t. ``x_fake``."""
@@ -186,6 +203,9 @@ def _kth_distance(x: Tensor, k: int, chunk: int) -> Tensor:
 def knn_entropy(x: Tensor, k: int = 1, *, eps: float = 1e-10, chunk: int = 1024) -> Tensor:
     r"""Kozachenko–Leonenko k-nearest-neighbour entropy of each member's sample, in nats. ``[K, N, D] -> [K]``.
 
+    Samples with more axes, such as images ``[K, N, C, H, W]`` (chapter 8), are points of
+    :math:`\mathbb R^{C H W}`: they are flattened, so D is the number of pixels times channels.
+
     .. math:: \hat H = \psi(N) - \psi(k) + \log V_D + \frac{D}{N}\sum_{i=1}^{N} \log \varepsilon_i,
               \qquad V_D = \frac{\pi^{D/2}}{\Gamma(D/2 + 1)},
 
@@ -203,6 +223,8 @@ def knn_entropy(x: Tensor, k: int = 1, *, eps: float = 1e-10, chunk: int = 1024)
     duplicated points (a fully collapsed generator) give a large negative number, not
     :math:`-\infty`. ``chunk`` bounds the memory of the pairwise distances (``chunk × N`` per member).
     """
+    if isinstance(x, Tensor) and x.ndim > 3:
+        x = x.flatten(2)  # an image is one point of pixel space
     _validate.members_batch("x", x)
     _validate.positive("k", k, integer=True)
     _validate.positive("eps", eps)

@@ -135,3 +135,32 @@ def test_an_estimator_with_state_but_no_state_dict_is_refused(tmp_path):
         train.train(E, G, data.ring(), steps=5, batch=8, opt_e=opt_e, opt_g=opt_g, progress=False,
                     recipe=train.Recipe(entropy=Stateful(), entropy_weight=0.1),
                     checkpoint_dir=tmp_path, checkpoint_every=5)
+
+
+def test_the_statistics_network_of_the_mi_term_resumes_exactly(tmp_path, monkeypatch):
+    def run(directory, init_seed, crash_at=None):
+        E, G, opt_e, opt_g = _setup(seed=init_seed)
+        est = entropy.MIEntropy(2, 2, 3, width=8, seed=init_seed)
+        recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0, entropy=est, entropy_weight=1.0)
+        ring = data.ring()
+        real = ring
+        if crash_at is not None:
+            class Crash:
+                calls = 0
+
+                def sample(self, n, generator=None, members=None):
+                    Crash.calls += 1
+                    if Crash.calls == crash_at:
+                        raise _Interrupt
+                    return ring.sample(n, generator, members=members)
+            real = Crash()
+        train.train(E, G, real, steps=30, batch=16, opt_e=opt_e, opt_g=opt_g, recipe=recipe, seed=1,
+                    progress=False, checkpoint_dir=directory, checkpoint_every=10)
+        return _tensors(E, G, est.net, est.opt)
+
+    straight = run(tmp_path / "a", 0)
+    with pytest.raises(_Interrupt):
+        run(tmp_path / "b", 0, crash_at=25)
+    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["step-00000010.pt", "step-00000020.pt"]
+    resumed = run(tmp_path / "b", 7)  # other initial nets and another shuffle seed: all restored
+    assert all(torch.equal(a, b) for a, b in zip(straight, resumed, strict=True))

@@ -208,3 +208,8 @@ def test_train_records_entropy_and_weight_zero_leaves_generator_step_unchanged()
     for p, q in zip(G_a.parameters(), G_b.parameters()):
         torch.testing.assert_close(p, q)
     assert h_b["entropy"].shape == (4, 2)
+
+
+def test_knn_entropy_treats_an_image_as_one_point_of_pixel_space():
+    x = torch.randn(2, 300, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(entropy.knn_entropy(x), entropy.knn_entropy(x.flatten(2)))
