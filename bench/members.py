@@ -24,12 +24,12 @@ from egan_lib import data, nets, penalties, presets, train
 MEMBERS = (1, 4, 16, 32, 64)
 
 
-def seconds_per_step(K: int, P: presets.Preset, steps: int, device) -> float:
+def seconds_per_step(K: int, P: presets.Preset, steps: int, device, batch: int | None = None) -> float:
     torch.manual_seed(0)
     E = nets.MLPEnergy(K, width=P.width, depth=P.depth).to(device)
     G = nets.MLPGenerator(K, latent_dim=P.latent_dim, width=P.width, depth=P.depth).to(device)
     recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)
-    args = dict(steps=steps, batch=P.batch, recipe=recipe, progress=False,
+    args = dict(steps=steps, batch=batch or P.batch, recipe=recipe, progress=False,
                 opt_e=torch.optim.Adam(E.parameters(), 1e-3, betas=(0.0, 0.9)),
                 opt_g=torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.9)))
     train.train(E, G, data.ring(), **{**args, "steps": 3})  # warm-up (allocator, kernels)
@@ -58,9 +58,11 @@ def main() -> None:
     steps = args.steps or (60 if args.sizes == "quick" else 6)
     if device.type == "cuda":
         steps *= 5
-    t = _common.interleaved({K: (lambda K=K: seconds_per_step(K, P, steps, device)) for K in MEMBERS},
-                            args.rounds)
-    t1 = _common.median(t[1])
+    contenders = {K: (lambda K=K: seconds_per_step(K, P, steps, device)) for K in MEMBERS}
+    # the fixed cost of a step (Python, kernel launches, optimiser bookkeeping): one member, one sample
+    contenders["fixed"] = lambda: seconds_per_step(1, P, steps, device, batch=1)
+    t = _common.interleaved(contenders, args.rounds)
+    t1, fixed = _common.median(t[1]), _common.median(t["fixed"])
     rows = []
     print(f"{args.sizes} sizes (width {P.width}, depth {P.depth}, batch {P.batch} per member), R1 on, "
           f"on {device} with {torch.get_num_threads()} thread(s); median of {args.rounds} interleaved rounds")
@@ -71,13 +73,21 @@ def main() -> None:
                "speedup": K * t1 / tk, "all_seconds": t[K]}
         rows.append(row)
         print(f"{K:>4}{row['ms_per_step']:>10.2f}{row['cost']:>17.2f}{row['sequential_ms']:>15.1f}{row['speedup']:>10.1f}")
+    # a step costs about fixed + K * work: what batching can save is the fixed part only
+    work = t1 - fixed
+    print(f"fixed cost of a step (K=1, batch 1): {1e3 * fixed:.2f} ms; work per member: {1e3 * work:.2f} ms "
+          f"({100 * fixed / t1:.0f} % of a one-member step is fixed cost)")
+    print(f"{'K':>4}{'model ms (fixed + K x work)':>30}{'measured ms':>13}")
+    for r in rows:
+        r["model_ms"] = 1e3 * (fixed + r["K"] * work)
+        print(f"{r['K']:>4}{r['model_ms']:>30.2f}{r['ms_per_step']:>13.2f}")
     r32 = next(r for r in rows if r["K"] == 32)
     if device.type == "cpu":
         print(f"goal (CPU): K=32 costs <= 4 x one member: {r32['cost']:.2f} x -> {'met' if r32['cost'] <= 4 else 'NOT met'}")
     else:
         r64 = rows[-1]
         print(f"goal (GPU): speed-up >= 25 x at K=64: {r64['speedup']:.1f} x -> {'met' if r64['speedup'] >= 25 else 'NOT met'}")
-    payload = {"sizes": args.sizes, "steps": steps, "rows": rows}
+    payload = {"sizes": args.sizes, "steps": steps, "rows": rows, "fixed_ms": 1e3 * fixed, "work_ms": 1e3 * work}
     if args.profile:
         payload["profile"] = profile(args.profile, P, steps, device)
     name = f"members-{args.sizes}-{'gpu' if device.type == 'cuda' else 'cpu'}"
@@ -95,12 +105,16 @@ def profile(K: int, P: presets.Preset, steps: int, device) -> dict:
         seconds_per_step(K, P, steps, device)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
-    table = sorted(({"op": e.key, "share": e.self_cpu_time_total / total, "ms_per_step": e.self_cpu_time_total / 1e3 / steps,
+    table = sorted(({"op": e.key, "share": e.self_cpu_time_total / total,
                      "gflop_per_step": e.flops / 1e9 / steps} for e in events if e.self_cpu_time_total > 0),
                    key=lambda r: -r["share"])[:12]
+    step_ms = 1e3 * seconds_per_step(K, P, steps, device)  # without the profiler, which slows every op
+    for r in table:
+        r["ms_per_step"] = r["share"] * step_ms
     mm = [r for r in table if r["op"] in ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")]
     mm_ms, mm_gflop = sum(r["ms_per_step"] for r in mm), sum(r["gflop_per_step"] for r in mm)
-    print(f"\nprofile of K={K} ({steps} steps; the profiler adds some time):")
+    print(f"\nprofile of K={K} ({steps} steps; shares of the profiled run, times scaled to an unprofiled "
+          f"step of {step_ms:.1f} ms):")
     print(f"{'op':<28}{'share':>7}{'ms/step':>9}")
     for r in table:
         print(f"{r['op'][:27]:<28}{100 * r['share']:>6.1f}%{r['ms_per_step']:>9.2f}")
