@@ -1,14 +1,21 @@
-"""Training steps per second of the 2D energy GAN with 1 and 2 torch threads, side by side.
+"""Training steps per second of the 2D energy GAN with 1 and 2 torch threads, side by side, on a quiet
+machine and next to one other CPU-bound process (what a shared CI machine or a laptop doing other
+work looks like).
 
     python bench/threads.py
 
-Why the presets run the 2D chapters with one CPU thread (``Preset.cpu_threads``): the nets are
-too small for a second thread to help. The runs alternate (1, 2, 1, 2, ...) so that load from
-other processes hits both alike. Prints a table and writes bench/results/threads.json.
+Why the presets run the 2D chapters with one CPU thread (``Preset.cpu_threads``): the nets are small,
+so a second thread gains little when the machine is idle, and when another process holds a core the
+two threads wait on each other and a run gets several times slower. The runs alternate (1, 2, 1, 2,
+...) so that load from other processes hits both alike. Prints a table and writes
+bench/results/threads.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import time
 
 import torch
@@ -33,18 +40,32 @@ def steps_per_second(threads: int) -> float:
     return STEPS / (time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def busy_neighbour():
+    """One other process spinning on a core for as long as the block runs."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> None:
-    results: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(ROUNDS):
-        for t in (1, 2):
-            results[t].append(steps_per_second(t))
-    best = {t: max(v) for t, v in results.items()}
-    print(f"quick-preset ring GAN with R1 (K={P.members}, width {P.width}, batch {P.batch}), best of {ROUNDS}")
-    print(f"{'threads':>8} {'steps/s':>9}")
-    for t, v in best.items():
-        print(f"{t:>8} {v:9.1f}")
-    print(f"ratio 1 thread / 2 threads: {best[1] / best[2]:.2f}")
-    print("wrote", _common.write("threads", {"steps_per_second": results, "ratio_1_over_2": best[1] / best[2]}))
+    results = {}
+    for load, ctx in (("quiet", contextlib.nullcontext), ("one busy neighbour", busy_neighbour)):
+        with ctx():
+            results[load] = _common.interleaved({1: lambda: steps_per_second(1), 2: lambda: steps_per_second(2)},
+                                                ROUNDS)
+    print(f"quick-preset ring GAN with R1 (K={P.members}, width {P.width}, batch {P.batch}), steps/s, best of {ROUNDS}")
+    print(f"{'machine':>20}{'1 thread':>10}{'2 threads':>11}{'1 / 2':>8}")
+    rows = {}
+    for load, r in results.items():
+        b1, b2 = max(r[1]), max(r[2])
+        rows[load] = {"steps_per_second": {"1": r[1], "2": r[2]}, "ratio_1_over_2": b1 / b2}
+        print(f"{load:>20}{b1:>10.1f}{b2:>11.1f}{b1 / b2:>8.2f}")
+    print("wrote", _common.write("threads", {"rows": rows}))
 
 
 if __name__ == "__main__":

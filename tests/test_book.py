@@ -83,7 +83,7 @@ def test_speed_appendix_reads_only_committed_bench_results():
     assert nb in NOTEBOOKS
     assert _src(_cells(nb, "markdown")[0]).startswith("# How fast is it?")
     code = "\n".join(_src(c) for c in _cells(nb))
-    names = re.findall(r'"((?:overhead|members|penalty_cost|chapters|threads)[\w-]*)"', code)
+    names = re.findall(r'"((?:overhead|members|penalty_cost|chapters|threads|entropy_full|stacked_full)[\w-]*)"', code)
     assert names, "the appendix reads no bench results"
     for name in names:
         assert (ROOT / "bench" / "results" / f"{name}.json").exists(), f"bench/results/{name}.json is missing"
