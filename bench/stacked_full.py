@@ -7,13 +7,16 @@ StackedMNIST protocol), next to the published StackedMNIST numbers.
 Defaults are the full preset's image fields (``presets.full``); on a CPU, where the full width costs
 about 0.3 s per step, pass smaller ``--width`` / ``--steps``: the JSON records what actually ran.
 The recipe is chapter 8's: eq. (1), lazy R1 (gamma = 1, every 4th energy step), Adam 2e-3 with
-betas (0, 0.9), and the k-NN entropy term of chapter 7 with lambda = 0.03 * 192 / D in pixel space.
+betas (0, 0.9), and the k-NN entropy term of chapter 7 with lambda = 0.03 * 192 / D in pixel space:
+without the term, with it throughout, and with it for the first 70 % of the steps only (MEG anneals
+its entropy weight late in training).
 Writes bench/results/stacked_full.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -22,24 +25,33 @@ import torch
 import _common
 from egan_lib import data, entropy, metrics, nets, penalties, presets, train
 
+# name -> (entropy weight as a multiple of 0.03 * 192 / D, fraction of the steps with the term)
+CONFIGS = {"none": (0.0, 1.0), "k-NN entropy": (1.0, 1.0), "k-NN entropy (first 70 %)": (1.0, 0.7)}
 PUBLISHED = {"MEG": (1000, 0.031), "PacGAN": (1000, 0.06), "WGAN-GP": (959, 0.73)}  # StackedMNIST, 26k samples
 
 
-def run(real, lam, args, clf, x_ref, device) -> dict:
+def run(real, lam, args, clf, x_ref, device, *, until: float = 1.0) -> dict:
+    """Train with the entropy weight ``lam`` for the first ``until`` of the steps and none after."""
     torch.manual_seed(args.seed)  # the same initial nets with and without the term
     U = nets.ConvEnergy(args.members, real.shape, width=args.width).to(device)
     G = nets.ConvGenerator(args.members, real.shape, latent_dim=args.latent, width=args.width).to(device)
-    recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0, penalty_every=4,
-                          entropy=entropy.KNNEntropy(k=1) if lam > 0 else None, entropy_weight=lam)
-    hist = train.train(U, G, real, steps=args.steps, batch=args.batch, recipe=recipe, seed=args.seed,
-                       opt_e=torch.optim.Adam(U.parameters(), 2e-3, betas=(0.0, 0.9)),
-                       opt_g=torch.optim.Adam(G.parameters(), 2e-3, betas=(0.0, 0.9)),
-                       desc=f"lambda={lam:.3g}", log_every=50)
+    opt_e = torch.optim.Adam(U.parameters(), 2e-3, betas=(0.0, 0.9))
+    opt_g = torch.optim.Adam(G.parameters(), 2e-3, betas=(0.0, 0.9))
+    first = int(round(args.steps * until)) if lam > 0 else args.steps
+    seconds, stopped = 0.0, None
+    for i, (steps, weight) in enumerate(((first, lam), (args.steps - first, 0.0))):
+        if steps == 0 or stopped:
+            continue
+        recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0, penalty_every=4,
+                              entropy=entropy.KNNEntropy(k=1) if weight > 0 else None, entropy_weight=weight)
+        hist = train.train(U, G, real, steps=steps, batch=args.batch, recipe=recipe, seed=args.seed + i,
+                           opt_e=opt_e, opt_g=opt_g, desc=f"lambda={weight:.3g}", log_every=50)
+        seconds, stopped = seconds + hist.seconds, hist.stopped
     x = G.sample(args.eval_samples, torch.Generator().manual_seed(7))
     s = metrics.stacked_mode_stats(x, clf)
     fd = metrics.frechet_distance(x_ref, x[:, : x_ref.shape[1]], clf)
-    return {"lambda": lam, "seconds": hist.seconds, "stopped": hist.stopped, "modes": s.modes.tolist(),
-            "kl": s.reverse_kl.tolist(), "frechet": fd.tolist()}
+    return {"lambda": lam, "entropy_steps": first if lam > 0 else 0, "seconds": seconds, "stopped": stopped,
+            "modes": s.modes.tolist(), "kl": s.reverse_kl.tolist(), "frechet": fd.tolist()}
 
 
 def main() -> None:
@@ -52,7 +64,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=P.image_batch)
     ap.add_argument("--eval-samples", type=int, default=P.image_eval_samples)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="which runs, comma-separated (default all); a subset updates those rows of an "
+                         "existing JSON with the same settings")
     args = ap.parse_args()
+    configs = args.configs.split(",")
+    if not configs or any(c not in CONFIGS for c in configs):
+        raise ValueError(f"--configs must name some of {list(CONFIGS)}, got {args.configs!r}")
     device = presets.device()
     presets.use_cpu_threads(P)
     real = data.stacked_digits()
@@ -62,21 +80,32 @@ def main() -> None:
     x_data = real.sample(args.eval_samples, torch.Generator().manual_seed(10), members=1)
     ds = metrics.stacked_mode_stats(x_data, clf)
     t0 = time.perf_counter()
-    rows = {name: run(real, lam, args, clf, x_ref, device)
-            for name, lam in (("none", 0.0), ("k-NN entropy", 0.03 * 192 / D))}
+    settings = {k: v for k, v in vars(args).items() if k != "configs"}
+    rows = {}
+    old = _common.RESULTS / "stacked_full.json"
+    if set(configs) != set(CONFIGS) and old.exists():
+        before = json.loads(old.read_text())
+        if {k: v for k, v in before["args"].items() if k != "configs"} != settings:
+            raise ValueError(f"--configs {args.configs!r} would update {old}, which was run with other settings: "
+                             f"{before['args']}; run all configurations or the same settings")
+        rows = before["rows"]
+    for name in configs:
+        scale, until = CONFIGS[name]
+        rows[name] = run(real, scale * 0.03 * 192 / D, args, clf, x_ref, device, until=until)
+    rows = {name: rows[name] for name in CONFIGS if name in rows}
     print(f"\nstacked digits, K={args.members}, {args.steps} steps, width {args.width}, batch {args.batch}, "
           f"{args.eval_samples} samples per member; classifier {100 * clf.test_accuracy:.2f} % on held-out digits")
-    print(f"{'':28}{'modes (of 1000)':>22}{'min':>6}{'KL to uniform':>20}{'Fréchet':>16}{'minutes':>9}")
+    print(f"{'':32}{'modes (of 1000)':>22}{'min':>6}{'KL to uniform':>20}{'Fréchet':>16}{'minutes':>9}")
     for name, r in rows.items():
         m, kl, fd = (np.array(r[k]) for k in ("modes", "kl", "frechet"))
-        print(f"{'ours: ' + name:28}{f'{m.mean():.1f} ± {m.std(ddof=1):.1f}':>22}{m.min():>6}"
+        print(f"{'ours: ' + name:32}{f'{m.mean():.1f} ± {m.std(ddof=1):.1f}':>22}{m.min():>6}"
               f"{f'{kl.mean():.3f} ± {kl.std(ddof=1):.3f}':>20}{f'{fd.mean():.0f} ± {fd.std(ddof=1):.0f}':>16}"
               f"{r['seconds'] / 60:>9.1f}")
-    print(f"{'the data, same samples':28}{ds.modes[0]:>22}{'':6}{ds.reverse_kl[0]:>20.3f}")
+    print(f"{'the data, same samples':32}{ds.modes[0]:>22}{'':6}{ds.reverse_kl[0]:>20.3f}")
     for name, (m, kl) in PUBLISHED.items():
-        print(f"{'published (MNIST): ' + name:28}{m:>22}{'':6}{kl:>20.3f}")
+        print(f"{'published (MNIST): ' + name:32}{m:>22}{'':6}{kl:>20.3f}")
     print(f"total {(time.perf_counter() - t0) / 60:.1f} min")
-    print("wrote", _common.write("stacked_full", {"args": vars(args), "full_preset": {
+    print("wrote", _common.write("stacked_full", {"args": settings, "full_preset": {
         "image_members": P.image_members, "image_steps": P.image_steps, "image_width": P.image_width},
         "data": {"modes": int(ds.modes[0]), "kl": float(ds.reverse_kl[0])}, "rows": rows,
         "classifier_accuracy": clf.test_accuracy, "published_stackedmnist": PUBLISHED}))

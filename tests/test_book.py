@@ -59,6 +59,14 @@ def test_chapter_is_stored_without_outputs(nb):
         assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name} has outputs: strip them"
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_control_characters_in_cells(nb):
+    # a LaTeX backslash lost in a Python string turns \text into a tab, \approx into a bell, \frac into a form feed
+    for c in json.loads(nb.read_text())["cells"]:
+        bad = sorted({repr(ch) for ch in _src(c) if ord(ch) < 32 and ch != "\n"})
+        assert not bad, f"{nb.name}: control characters {bad} in {_src(c)[:60]!r}"
+
+
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_anatomy(nb):
     md = _cells(nb, "markdown")
