@@ -145,12 +145,13 @@ class ImageData:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def _index(self, n, generator, members):
+    def _index(self, n, generator, members, extra: tuple = ()):
+        """Random image indices ``[K, n, *extra]`` (``[n, *extra]`` without ``members``)."""
         _validate.positive("n", n, integer=True)
         if members is not None:
             _validate.positive("members", members, integer=True)
         lead = (n,) if members is None else (members, n)
-        return torch.randint(len(self), lead, generator=generator)
+        return torch.randint(len(self), lead + tuple(extra), generator=generator)
 
     def sample_with_labels(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
                            device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
@@ -194,11 +195,7 @@ class StackedImages:
     def sample_with_labels(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
                            device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
         """Stacked images ``[K, n, C, H, W]`` and their modes ``[K, n]`` (``sum_c digit_c * 10^(C-1-c)``)."""
-        _validate.positive("n", n, integer=True)
-        if members is not None:
-            _validate.positive("members", members, integer=True)
-        lead = (n,) if members is None else (members, n)
-        idx = torch.randint(len(self.base), lead + (self.channels,), generator=generator)
+        idx = self.base._index(n, generator, members, extra=(self.channels,))
         x = self.base.images[idx].squeeze(-3)  # [..., channels, H, W]
         digits_ = self.base.labels[idx]  # [..., channels]
         weights = self.base.n_classes ** torch.arange(self.channels - 1, -1, -1)

@@ -549,9 +549,7 @@ def stacked_mode_stats(images: Tensor, classifier, *, chunk: int = 8192) -> Stac
     mode = (labels * weights).sum(-1)  # [K, N]
     M = n_classes**C
     hist = torch.zeros(mode.shape[0], M, dtype=torch.long).scatter_add_(1, mode, torch.ones_like(mode)).numpy()
-    p = hist / hist.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl = np.where(p > 0, p * np.log(np.where(p > 0, p * M, 1.0)), 0.0).sum(axis=1)
+    kl = math.log(M) - histogram_entropy(hist)  # KL(p || uniform over M) = log M - H(p)
     return StackedModeStats((hist > 0).sum(axis=1), kl, hist)
 
 

@@ -32,8 +32,8 @@ from . import _validate, losses
 from .nets import energy_on_grid
 from .penalties import PenaltyInputs
 
-__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train", "CheckpointError", "Rollout",
-           "roll"]
+__all__ = ["Recipe", "dig_step", "jump_step", "Snapshot", "History", "train", "CheckpointError",
+           "state_tensors", "Rollout", "roll"]
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,19 @@ def _copy_into(dst, src):
         dst = dst if isinstance(dst, (list, tuple)) and len(dst) == len(src) else [None] * len(src)
         return type(src)(_copy_into(d, v) for d, v in zip(dst, src))
     return copy.deepcopy(src)
+
+
+def state_tensors(*objs) -> list[Tensor]:
+    """Every tensor a resumed run must get back, in a fixed order: the parameters and buffers of each
+    ``nn.Module`` and the moments and step counts of each optimiser (chapter 8 compares two runs with it)."""
+    out = []
+    for o in objs:
+        sd = o.state_dict()
+        if isinstance(o, torch.optim.Optimizer):
+            out += [t for s in sd["state"].values() for t in s.values() if isinstance(t, Tensor)]
+        else:
+            out += list(sd.values())
+    return out
 
 
 class CheckpointError(RuntimeError):

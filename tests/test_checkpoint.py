@@ -31,17 +31,6 @@ def _run(directory, setup=None, steps=STEPS, **kw):
     return h, E, G, opt_e, opt_g
 
 
-def _tensors(*objs):
-    out = []
-    for o in objs:
-        sd = o.state_dict()
-        if "state" in sd:  # an optimiser: its moments and step counts
-            out += [t for s in sd["state"].values() for t in s.values()]
-        else:
-            out += list(sd.values())
-    return out
-
-
 class _Interrupt(Exception):
     pass
 
@@ -66,7 +55,7 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
 
     torch.manual_seed(12345)  # a fresh session: other global random state, other initial nets
     h_b, *objs_b = _run(tmp_path / "b", setup=_setup(seed=99))
-    for a, b in zip(_tensors(*objs_a), _tensors(*objs_b), strict=True):
+    for a, b in zip(train.state_tensors(*objs_a), train.state_tensors(*objs_b), strict=True):
         assert torch.equal(a, b)
     assert h_b.steps == h_a.steps
     for k in h_a.keys():
@@ -156,7 +145,7 @@ def test_the_statistics_network_of_the_mi_term_resumes_exactly(tmp_path, monkeyp
             real = Crash()
         train.train(E, G, real, steps=30, batch=16, opt_e=opt_e, opt_g=opt_g, recipe=recipe, seed=1,
                     progress=False, checkpoint_dir=directory, checkpoint_every=10)
-        return _tensors(E, G, est.net, est.opt)
+        return train.state_tensors(E, G, est.net, est.opt)
 
     straight = run(tmp_path / "a", 0)
     with pytest.raises(_Interrupt):
