@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import _common
-from egan_lib import data, entropy, metrics, nets, penalties, presets, train
+from egan_lib import convnets, data, entropy, instruments, metrics, penalties, presets, train
 
 # name -> (entropy weight as a multiple of 0.03 * 192 / D, fraction of the steps with the term)
 CONFIGS = {"none": (0.0, 1.0), "k-NN entropy": (1.0, 1.0), "k-NN entropy (first 70 %)": (1.0, 0.7)}
@@ -33,8 +33,8 @@ PUBLISHED = {"MEG": (1000, 0.031), "PacGAN": (1000, 0.06), "WGAN-GP": (959, 0.73
 def run(real, lam, args, clf, x_ref, device, *, until: float = 1.0) -> dict:
     """Train with the entropy weight ``lam`` for the first ``until`` of the steps and none after."""
     torch.manual_seed(args.seed)  # the same initial nets with and without the term
-    U = nets.ConvEnergy(args.members, real.shape, width=args.width).to(device)
-    G = nets.ConvGenerator(args.members, real.shape, latent_dim=args.latent, width=args.width).to(device)
+    U = convnets.ConvEnergy(args.members, real.shape, width=args.width).to(device)
+    G = convnets.ConvGenerator(args.members, real.shape, latent_dim=args.latent, width=args.width).to(device)
     opt_e = torch.optim.Adam(U.parameters(), 2e-3, betas=(0.0, 0.9))
     opt_g = torch.optim.Adam(G.parameters(), 2e-3, betas=(0.0, 0.9))
     first = int(round(args.steps * until)) if lam > 0 else args.steps
@@ -49,7 +49,7 @@ def run(real, lam, args, clf, x_ref, device, *, until: float = 1.0) -> dict:
         seconds, stopped = seconds + hist.seconds, hist.stopped
     x = G.sample(args.eval_samples, torch.Generator().manual_seed(7))
     s = metrics.stacked_mode_stats(x, clf)
-    fd = metrics.frechet_distance(x_ref, x[:, : x_ref.shape[1]], clf)
+    fd = instruments.frechet_distance(x_ref, x[:, : x_ref.shape[1]], clf)
     return {"lambda": lam, "entropy_steps": first if lam > 0 else 0, "seconds": seconds, "stopped": stopped,
             "modes": s.modes.tolist(), "kl": s.reverse_kl.tolist(), "frechet": fd.tolist()}
 
@@ -74,7 +74,7 @@ def main() -> None:
     device = presets.device()
     presets.use_cpu_threads(P)
     real = data.stacked_digits()
-    clf = metrics.digit_classifier().to(device)
+    clf = instruments.digit_classifier().to(device)
     D = int(np.prod(real.shape))
     x_ref = real.sample(10000, torch.Generator().manual_seed(11), members=1)
     x_data = real.sample(args.eval_samples, torch.Generator().manual_seed(10), members=1)

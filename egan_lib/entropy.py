@@ -21,8 +21,9 @@ every one member-batched (samples ``[K, B, D]`` in, one value per member ``[K]``
 * **The same k-NN estimate for evaluation** (``sample_entropy``): many samples, no graph, in
   chunks, to compare generators after training on an absolute scale (nats).
 
-``MIEntropy`` and ``KNNEntropy`` share one small protocol, used by ``train.jump_step`` when a
-``train.Recipe`` has ``entropy`` set (with ``entropy_weight`` :math:`\lambda`):
+``MIEntropy`` and ``KNNEntropy`` satisfy one small protocol, ``EntropyEstimator``, which
+``train.jump_step`` uses when a ``train.Recipe`` has ``entropy`` set (with ``entropy_weight``
+:math:`\lambda`):
 
 * ``estimate(z, x_fake) -> [K]``: the entropy estimate (up to a constant), differentiable w.r.t.
   ``x_fake``;
@@ -35,17 +36,40 @@ This module imports nothing of ``train`` or ``plot``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _validate
-from .nets import MemberLinear
+from .nets import MemberLinear, frozen
 
-__all__ = ["StatisticsNet", "shuffle_within_batch", "jsd_mi", "jsd_mi_loss", "MIEntropy",
+__all__ = ["EntropyEstimator", "StatisticsNet", "shuffle_within_batch", "jsd_mi", "jsd_mi_loss", "MIEntropy",
            "knn_entropy", "KNNEntropy", "sample_entropy", "gaussian_entropy", "uniform_entropy"]
+
+
+@runtime_checkable
+class EntropyEstimator(Protocol):
+    r"""What the generator step needs from an estimator of :math:`H(G(Z))` (chapter 7).
+
+    Any object with these two methods will do (``isinstance(obj, EntropyEstimator)`` checks that
+    both are there); ``MIEntropy`` and ``KNNEntropy`` are the two of this module. In every generator
+    step ``train.jump_step`` first calls ``update`` on the current fakes, then subtracts
+    :math:`\lambda` times ``estimate`` from the generator's loss.
+    """
+
+    def estimate(self, z: Tensor, x_fake: Tensor) -> Tensor:
+        """The entropy estimate of each member's batch, ``[K]``, up to a constant that does not depend
+        on the generator. Differentiable w.r.t. ``x_fake`` (``[K, B, ...]``, the fakes made from the
+        noise ``z``, ``[K, B, L]``); whatever the estimator learns gets no gradient from it."""
+        ...
+
+    def update(self, z: Tensor, x_fake: Tensor) -> None:
+        """Train whatever the estimator learns, one step, on the pairs ``(x_fake, z)``; the fakes are
+        constants here (no gradient reaches the generator). An estimator that learns nothing does
+        nothing."""
+        ...
 
 
 # --- the mutual-information route (MEG) ------------------------------------------------------------
@@ -149,17 +173,18 @@ class MIEntropy:
         self.net = StatisticsNet(members, x_dim, z_dim, width=width, depth=depth).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=betas)
         self.rng = torch.Generator().manual_seed(seed)
+        self.last_loss: Tensor | None = None  # T's loss in the latest update, [K]
 
     def _scores(self, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.net(x, z), self.net(x, shuffle_within_batch(z, self.rng))
 
-    def update(self, z: Tensor, x_fake: Tensor) -> Tensor:
-        """One Adam step of T on ``jsd_mi_loss``; returns the loss ``[K]`` (detached)."""
+    def update(self, z: Tensor, x_fake: Tensor) -> None:
+        """One Adam step of T on ``jsd_mi_loss``; the loss of that step, ``[K]``, is kept in ``last_loss``."""
         loss = jsd_mi_loss(*self._scores(z.detach(), x_fake.detach()))
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()  # members never mix
         self.opt.step()
-        return loss.detach()
+        self.last_loss = loss.detach()
 
     def state_dict(self) -> dict:
         """T, its optimiser and the shuffle stream, for ``train``'s checkpoints (chapter 8)."""
@@ -172,13 +197,8 @@ class MIEntropy:
 
     def estimate(self, z: Tensor, x_fake: Tensor) -> Tensor:
         """``jsd_mi`` of the current T on ``(x_fake, z)``, ``[K]``, differentiable w.r.t. ``x_fake``."""
-        flags = [p.requires_grad for p in self.net.parameters()]
-        self.net.requires_grad_(False)
-        try:
+        with frozen(self.net):
             return jsd_mi(*self._scores(z.detach(), x_fake))
-        finally:
-            for p, f in zip(self.net.parameters(), flags):
-                p.requires_grad_(f)
 
 
 # --- k-nearest-neighbour estimates (Kozachenko–Leonenko) -------------------------------------------

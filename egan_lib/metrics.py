@@ -1,4 +1,4 @@
-r"""Mode statistics for mixtures with known modes (chapters 2-7).
+r"""Mode statistics for mixtures with known modes (chapters 2-7) and for stacked digits (chapter 8).
 
 The VEEGAN (Srivastava et al., 2017) / PacGAN (Lin et al., 2018) protocol, per member:
 
@@ -9,23 +9,20 @@ The VEEGAN (Srivastava et al., 2017) / PacGAN (Lin et al., 2018) protocol, per m
   uniform over the M modes. A member with no high-quality sample gets :math:`\log M`, the value
   of a complete collapse onto one mode (the largest the KL can be).
 
-The published numbers use 2,500 samples per run; so do the presets.
+The published numbers use 2,500 samples per run (``published``); so do the presets.
+``sampling_spread`` measures how much the statistics move from one evaluation sample to the next,
+``flatness`` whether the real samples sit at the bottoms of pits (chapter 3; ``slopes`` is the
+per-sample :math:`\|\nabla_x U\|` it and ``particles.landing`` measure with).
 
-For images (chapter 8) the modes are named by a classifier instead of a nearest centre: a digit
-classifier (``digit_classifier``, trained by the library on scikit-learn's digits and cached)
-reads each channel of a stacked-digit image, and ``stacked_mode_stats`` counts the 1,000 modes of
-the StackedMNIST protocol; ``frechet_distance`` compares real and generated images in that
-classifier's feature space, and ``inception_fid`` is the usual FID for CIFAR-10 through
-torchmetrics when it and its weights are available.
+For images (chapter 8) the modes are named by a classifier instead of a nearest centre:
+``classify_channels`` reads each channel of a stacked-digit image with a classifier passed in (the
+trained ones are in ``instruments``), and ``stacked_mode_stats`` counts the 1,000 modes of the
+StackedMNIST protocol.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
-import warnings
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -34,11 +31,9 @@ from torch import Tensor
 
 from . import _validate
 
-__all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "Landing", "landing", "Flatness",
-           "flatness", "SamplingSpread", "sampling_spread",
-           "histogram_entropy", "PitMoves", "pit_moves", "train_classifier", "classifier_accuracy",
-           "cache_dir", "digit_classifier", "mnist_classifier", "classify_channels", "StackedModeStats",
-           "stacked_mode_stats", "classifier_features", "frechet", "frechet_distance", "inception_fid"]
+__all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "slopes", "Flatness", "flatness",
+           "SamplingSpread", "sampling_spread", "histogram_entropy", "classify_channels", "StackedModeStats",
+           "stacked_mode_stats"]
 
 
 class ModeStats(NamedTuple):
@@ -101,85 +96,14 @@ def mode_stats(samples: Tensor, mixture, *, n_std: float = 3.0) -> ModeStats:
     return ModeStats(modes, hq, kl, hist)
 
 
-def _slopes(energy, x: Tensor) -> Tensor:
-    r""":math:`\|\nabla_x U(x)\|` per sample, ``[K, N]``, over all of a sample's dimensions; no graph
-    is kept (these are measurements, not penalties: ``penalties.grad_norm`` is the differentiable one)."""
+def slopes(energy, x: Tensor) -> Tensor:
+    r""":math:`\|\nabla_x U(x)\|` per sample, ``[K, N]``, over all of a sample's dimensions (chapters 2
+    and 3: ``particles.landing``, ``flatness``). No graph is kept: these are measurements, not
+    penalties (``penalties.grad_norm`` is the differentiable one)."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         (g,) = torch.autograd.grad(energy(x).sum(), x)
     return g.flatten(2).norm(dim=2)
-
-
-class Landing(NamedTuple):
-    """Where rolled particles came to rest (``landing``). Fractions are numpy arrays ``[K]``."""
-
-    nearest: np.ndarray  # fraction at rest at the real mode that was nearest to their start
-    other: np.ndarray  # fraction at rest at some other real mode
-    sub_true: np.ndarray  # fraction at rest (stationary) far from every real mode: a "sub-true" pit
-    moving: np.ndarray  # fraction neither at a real mode nor stationary (still rolling, or gone)
-    modes: np.ndarray  # number of distinct real modes that at least one particle ended at
-    at_mode: Tensor  # [K, N] bool: the particle ended within `radius` of a real mode
-    stationary: Tensor  # [K, N] bool: its final gradient is small (see `grad_tol`)
-    grad_ratio: Tensor  # [K, N] final |grad U| over the member's median |grad U| at the start
-
-
-def landing(energy, x0: Tensor, x_end: Tensor, centers: Tensor, *, radius: float,
-            grad_tol: float = 1e-2, grad_scale: Tensor | float | None = None) -> Landing:
-    r"""Classify where particles that rolled down a frozen energy came to rest (chapter 2).
-
-    A particle that started at ``x0`` and ended at ``x_end`` (each ``[K, N, D]``, member ``k`` on
-    energy member ``k``) is
-
-    * **at a real mode** if it ended within ``radius`` of one of ``centers`` (``[M, D]``), either
-      the one nearest to where it started (``nearest``: it fell into its own pit) or another one;
-    * **stationary** if :math:`\|\nabla_x U(x_\text{end})\| \le \texttt{grad\_tol}\cdot s_k`,
-      where :math:`s_k` (``grad_scale``: ``[K]`` or one number) defaults to the member's median
-      :math:`\|\nabla_x U(x_0)\|`: its slope has all but vanished compared with the typical slope
-      where the particles started. The energy's overall scale is arbitrary (eq. (1) is linear in
-      U), so the tolerance is relative to it;
-    * in a **sub-true pit** if it is stationary but not at a real mode: a local minimum of U that
-      no real sample sits in (the article's "sub-true" pit);
-    * **moving** otherwise (not at rest yet, or running off).
-
-    ``nearest + other + sub_true + moving = 1`` for every member; ``modes`` counts the distinct
-    real modes reached. The same classification applies to a generator's fakes before and after
-    it is trained on a frozen U (``x0 = G_0(z)``, ``x_end = G(z)`` for the same noise z).
-    """
-    _validate.members_batch("x0", x0)
-    _validate.members_batch("x_end", x_end)
-    if x0.shape != x_end.shape:
-        raise ValueError(f"x0 and x_end must have the same shape [K, N, D], got {tuple(x0.shape)} and {tuple(x_end.shape)}")
-    centers = torch.as_tensor(centers)
-    if centers.ndim != 2 or centers.shape[1] != x0.shape[2]:
-        raise ValueError(f"centers must have shape [M, {x0.shape[2]}], got {tuple(centers.shape)}")
-    _validate.positive("radius", radius)
-    _validate.positive("grad_tol", grad_tol)
-
-    if grad_scale is None:
-        scale = _slopes(energy, x0).median(dim=1, keepdim=True).values.clamp_min(torch.finfo(x0.dtype).tiny)
-    else:
-        scale = torch.as_tensor(grad_scale, dtype=x0.dtype, device=x0.device).reshape(-1, 1)
-        if scale.shape[0] == 1:
-            scale = scale.expand(x0.shape[0], 1)
-        if scale.shape[0] != x0.shape[0] or not bool((scale > 0).all()):
-            raise ValueError(f"grad_scale must hold {x0.shape[0]} positive values (one per member), "
-                             f"got {tuple(scale.flatten().tolist())}")
-    ratio = _slopes(energy, x_end) / scale
-    start_mode, _ = nearest_mode(x0.detach(), centers)
-    end_mode, dist = nearest_mode(x_end.detach(), centers)
-    at_mode = dist <= radius
-    stationary = ratio <= grad_tol
-    frac = lambda m: m.float().mean(dim=1).cpu().numpy()
-    reached = torch.zeros(x0.shape[0], centers.shape[0], dtype=torch.long, device=end_mode.device)
-    reached.scatter_add_(1, end_mode, at_mode.long())
-    return Landing(
-        nearest=frac(at_mode & (end_mode == start_mode)),
-        other=frac(at_mode & (end_mode != start_mode)),
-        sub_true=frac(~at_mode & stationary),
-        moving=frac(~at_mode & ~stationary),
-        modes=(reached > 0).sum(dim=1).cpu().numpy(),
-        at_mode=at_mode.cpu(), stationary=stationary.cpu(), grad_ratio=ratio.detach().cpu(),
-    )
 
 
 class Flatness(NamedTuple):
@@ -215,8 +139,8 @@ def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
         raise ValueError(f"x_real and x_ref must agree in members and sample shape, got {tuple(x_real.shape)} "
                          f"and {tuple(x_ref.shape)}")
 
-    real = _slopes(energy, x_real).mean(dim=1).cpu().numpy()
-    ref = _slopes(energy, x_ref).mean(dim=1).cpu().numpy()
+    real = slopes(energy, x_real).mean(dim=1).cpu().numpy()
+    ref = slopes(energy, x_ref).mean(dim=1).cpu().numpy()
     return Flatness(real, ref, real / ref)
 
 
@@ -308,183 +232,6 @@ def histogram_entropy(counts) -> np.ndarray:
     return h
 
 
-class PitMoves(NamedTuple):
-    """Where particles ended, pit by pit, against where they started (``pit_moves``)."""
-
-    not_nearest: np.ndarray  # [K] fraction that ended in a pit other than their nearest (start) pit
-    deeper: np.ndarray  # [K] fraction that ended in a pit deeper than their nearest one (NaN without depths)
-    entropy_start: np.ndarray  # [K] entropy (nats) of the histogram of nearest (start) pits
-    entropy_end: np.ndarray  # [K] entropy (nats) of the histogram of end pits
-    histogram: np.ndarray  # [K, M] particles ending in each pit
-
-
-def pit_moves(start: Tensor, end: Tensor, n_pits: int, *, depths: Tensor | None = None) -> PitMoves:
-    r"""Did particles land in their nearest pit, and how diverse are their landing places? (chapter 5)
-
-    ``start`` and ``end`` (each ``[K, N]``, integers in ``[0, n_pits)``) name, for every particle,
-    its nearest pit (the one whose basin it starts in, e.g. ``nets.PitsEnergy.pit_of(x0)``) and
-    the pit it ended in (``pit_of`` of its last position). Per member:
-
-    * ``not_nearest``: the fraction with ``end != start``, the particles that passed their nearest
-      pit by;
-    * ``deeper``: the fraction that ended in a pit deeper than their nearest one, given ``depths``
-      (``[K, n_pits]``, larger is deeper, as in ``PitsEnergy.depths``);
-    * ``entropy_end`` (and ``entropy_start``): ``histogram_entropy`` of how many particles end
-      (start) in each pit. Gradient flow keeps every particle in its nearest pit, so
-      ``entropy_end == entropy_start``; lower means the particles gathered in fewer pits.
-    """
-    for name, t in (("start", start), ("end", end)):
-        if not isinstance(t, Tensor) or t.ndim != 2 or t.is_floating_point() or t.is_complex():
-            raise ValueError(f"{name} must be an integer tensor [K, N], got {getattr(t, 'shape', type(t).__name__)}")
-    if start.shape != end.shape:
-        raise ValueError(f"start and end must have the same shape [K, N], got {tuple(start.shape)} and {tuple(end.shape)}")
-    _validate.positive("n_pits", n_pits, integer=True)
-    for name, t in (("start", start), ("end", end)):
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n_pits):
-            raise ValueError(f"{name} must hold pit indices in [0, {n_pits}), got values in [{int(t.min())}, {int(t.max())}]")
-    K = start.shape[0]
-    end = end.to(start.device)
-
-    def hist(idx):
-        h = torch.zeros(K, n_pits, dtype=torch.long, device=idx.device)
-        return h.scatter_add_(1, idx, torch.ones_like(idx)).cpu().numpy()
-
-    frac = lambda m: m.float().mean(dim=1).cpu().numpy()
-    if depths is None:
-        deeper = np.full(K, np.nan)
-    else:
-        depths = torch.as_tensor(depths).to(start.device)
-        if tuple(depths.shape) != (K, n_pits):
-            raise ValueError(f"depths must have shape [K={K}, n_pits={n_pits}], got {tuple(depths.shape)}")
-        deeper = frac(depths.gather(1, end) > depths.gather(1, start))
-    h_end = hist(end)
-    return PitMoves(frac(end != start), deeper, histogram_entropy(hist(start)), histogram_entropy(h_end), h_end)
-
-
-
-# --- images: a digit classifier as the measuring instrument (chapter 8) ---------------------------
-
-def train_classifier(train_data, *, epochs: int = 40, batch: int = 64, lr: float = 4e-3, seed: int = 0,
-                     shift: int = 1, device: torch.device | str = "cpu", **net_kwargs):
-    """Train a ``nets.DigitClassifier`` on ``train_data`` (an ``ImageData`` of one-channel digits). Chapter 8.
-
-    Adam with a cosine learning-rate decay, cross-entropy, and random shifts of up to ``shift``
-    pixels (padding with the background) as the only augmentation. Returns the net in eval mode.
-    """
-    from .nets import DigitClassifier
-
-    _validate.positive("epochs", epochs, integer=True)
-    _validate.positive("batch", batch, integer=True)
-    torch.manual_seed(seed)
-    net = DigitClassifier(train_data.n_classes, **net_kwargs).to(device)
-    x, y = train_data.images.to(device), train_data.labels.to(device)
-    g = torch.Generator().manual_seed(seed)
-    steps = epochs * math.ceil(len(x) / batch)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    net.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).split(batch):
-            xb = x[idx.to(device)]
-            if shift > 0:  # a random translation of each batch, the background (-1) flowing in
-                dx, dy = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=g))
-                xb = torch.nn.functional.pad(xb, (shift,) * 4, value=-1.0)
-                H, W = x.shape[-2:]
-                xb = xb[..., shift + dy:shift + dy + H, shift + dx:shift + dx + W]
-            loss = torch.nn.functional.cross_entropy(net(xb), y[idx.to(device)])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return net.eval()
-
-
-@torch.no_grad()
-def classifier_accuracy(classifier, test_data, *, chunk: int = 4096) -> float:
-    """Fraction of ``test_data`` (an ``ImageData``) that ``classifier`` labels correctly. Chapter 8."""
-    dev = next(classifier.parameters()).device
-    correct = sum(int((classifier(xb.to(dev)).argmax(1).cpu() == yb).sum())
-                  for xb, yb in zip(test_data.images.split(chunk), test_data.labels.split(chunk)))
-    return correct / len(test_data)
-
-
-_CLASSIFIER_FORMAT = 1  # bump when DigitClassifier or its training changes: old cache files are retrained
-
-
-def cache_dir(cache: str | os.PathLike | None = None) -> Path:
-    """Where trained measuring instruments are kept: ``cache``, else ``$EGAN_CACHE``, else
-    ``~/.cache/egan_lib`` (chapter 8)."""
-    return Path(cache or os.environ.get("EGAN_CACHE") or Path.home() / ".cache" / "egan_lib").expanduser()
-
-
-def _cached_classifier(name: str, make_data, cache, retrain: bool, verbose: bool, train_kwargs: dict):
-    from .nets import DigitClassifier
-
-    path = cache_dir(cache) / f"{name}.pt"
-    if path.exists() and not retrain:
-        try:
-            try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:
-                raise ValueError(f"not a readable checkpoint ({type(err).__name__})") from None
-            if not isinstance(blob, dict) or blob.get("format") != _CLASSIFIER_FORMAT:
-                found = blob.get("format") if isinstance(blob, dict) else "none"
-                raise ValueError(f"written by another version (format {found}, expected {_CLASSIFIER_FORMAT})")
-            net = DigitClassifier(**blob["config"])
-            net.load_state_dict(blob["state_dict"])
-            net.eval()
-            net.test_accuracy, net.n_test, net.cache_path = float(blob["test_accuracy"]), int(blob["n_test"]), path
-            return net
-        except Exception as err:  # unreadable, truncated or from another version: train a new one
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            warnings.warn(f"the cached classifier {path} cannot be used: {reason}; training a new one",
-                          RuntimeWarning, stacklevel=3)
-    train_data, test_data = make_data()
-    t0 = time.perf_counter()
-    net = train_classifier(train_data, **train_kwargs).cpu()
-    acc = classifier_accuracy(net, test_data)
-    config = dict(n_classes=net.n_classes, width=net.width, feature_dim=net.feature_dim)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": _CLASSIFIER_FORMAT, "config": config, "state_dict": net.state_dict(),
-                "test_accuracy": acc, "n_test": len(test_data)}, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves a half-written cache file
-    if verbose:
-        print(f"trained {name} in {time.perf_counter() - t0:.1f} s: {100 * acc:.2f} % on {len(test_data)} "
-              f"held-out images; cached in {path}")
-    net.test_accuracy, net.n_test, net.cache_path = acc, len(test_data), path
-    return net
-
-
-def digit_classifier(cache: str | os.PathLike | None = None, *, retrain: bool = False, verbose: bool = True,
-                     **train_kwargs):
-    """The digit classifier for 8x8 digits, trained on ``data.digits("train")`` (chapter 8).
-
-    Loaded from ``cache_dir(cache) / "digit_classifier.pt"`` when that file is there and readable;
-    trained (a few seconds on a CPU) and saved there when it is missing, from another version of
-    the library, or corrupt (with a warning saying so), or when ``retrain=True``. The returned net
-    is in eval mode on the CPU and carries ``test_accuracy``, its accuracy on the held-out
-    ``data.digits("test")`` split, and ``n_test``.
-    """
-    from . import data
-
-    return _cached_classifier("digit_classifier", lambda: (data.digits("train"), data.digits("test")),
-                              cache, retrain, verbose, train_kwargs)
-
-
-def mnist_classifier(root="~/data", cache: str | os.PathLike | None = None, *, retrain: bool = False,
-                     verbose: bool = True, **train_kwargs):
-    """The same classifier for 28x28 MNIST (stacked MNIST under the full preset), trained on MNIST's
-    training set and tested on its test set; cached as ``mnist_classifier.pt``. Raises
-    ``data.DataUnavailable`` when MNIST cannot be loaded (chapter 8)."""
-    from . import data
-
-    train_kwargs.setdefault("epochs", 3)
-    train_kwargs.setdefault("batch", 256)
-    return _cached_classifier("mnist_classifier", lambda: (data.mnist(root, train=True), data.mnist(root, train=False)),
-                              cache, retrain, verbose, train_kwargs)
-
-
 def _check_images(name: str, x) -> Tensor:
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 5:
         raise ValueError(f"{name} must be a floating tensor of images [K, N, C, H, W], "
@@ -551,103 +298,3 @@ def stacked_mode_stats(images: Tensor, classifier, *, chunk: int = 8192) -> Stac
     hist = torch.zeros(mode.shape[0], M, dtype=torch.long).scatter_add_(1, mode, torch.ones_like(mode)).numpy()
     kl = math.log(M) - histogram_entropy(hist)  # KL(p || uniform over M) = log M - H(p)
     return StackedModeStats((hist > 0).sum(axis=1), kl, hist)
-
-
-def classifier_features(images: Tensor, classifier, *, chunk: int = 8192) -> Tensor:
-    """The classifier's penultimate features of every channel, concatenated: ``[K, N, C * F]`` (chapter 8)."""
-    _check_images("images", images)
-    f = _per_channel(classifier, images.detach(), lambda net, x: net.features(x), chunk)  # [K, N, C, F]
-    return f.flatten(2).double()
-
-
-def _sqrtm_psd(a: Tensor) -> Tensor:
-    w, v = torch.linalg.eigh(a)
-    return (v * w.clamp_min(0).sqrt().unsqueeze(-2)) @ v.transpose(-1, -2)
-
-
-def frechet(mu1, cov1, mu2, cov2) -> Tensor:
-    r"""The Fréchet (2-Wasserstein) distance between two Gaussians, squared (chapter 8):
-
-    .. math:: d^2 = \|\mu_1 - \mu_2\|^2 + \operatorname{tr}\Big(\Sigma_1 + \Sigma_2
-              - 2\big(\Sigma_1^{1/2}\,\Sigma_2\,\Sigma_1^{1/2}\big)^{1/2}\Big).
-
-    Means ``[..., F]`` and covariances ``[..., F, F]`` (a leading members dimension is allowed);
-    computed in float64 with symmetric eigendecompositions, which is exact for positive
-    semi-definite covariances (the trace of :math:`(\Sigma_1\Sigma_2)^{1/2}` is that of the symmetric
-    form above). This is the formula of FID (Heusel et al., 2017), in whichever feature space the
-    Gaussians were fitted.
-    """
-    mu1, mu2, cov1, cov2 = (torch.as_tensor(t, dtype=torch.float64) for t in (mu1, mu2, cov1, cov2))
-    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != mu1.shape + mu1.shape[-1:]:
-        raise ValueError(f"mu1, mu2 must be [..., F] and cov1, cov2 [..., F, F] with matching shapes, got "
-                         f"{tuple(mu1.shape)}, {tuple(cov1.shape)}, {tuple(mu2.shape)}, {tuple(cov2.shape)}")
-    s1 = _sqrtm_psd(cov1)
-    cross = torch.linalg.eigvalsh(s1 @ cov2 @ s1).clamp_min(0).sqrt().sum(-1)
-    tr = torch.diagonal(cov1, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov2, dim1=-2, dim2=-1).sum(-1)
-    return (mu1 - mu2).pow(2).sum(-1) + tr - 2 * cross
-
-
-def _mean_cov(f: Tensor) -> tuple[Tensor, Tensor]:
-    mu = f.mean(1)
-    d = f - mu.unsqueeze(1)
-    return mu, d.transpose(1, 2) @ d / (f.shape[1] - 1)
-
-
-def frechet_distance(x_real: Tensor, x_fake: Tensor, classifier, *, chunk: int = 8192) -> np.ndarray:
-    r"""Fréchet distance between real and generated images in the digit classifier's feature space,
-    per member: ``[K, N, C, H, W]`` twice -> ``[K]`` (chapter 8).
-
-    Gaussians are fitted to ``classifier_features`` of each set and compared with ``frechet``; the
-    same idea as FID, with our small classifier in place of Inception (so the numbers are on their
-    own scale and comparable only with each other). ``x_real`` may have one member, which is then
-    used for every member of ``x_fake``. Like FID it is biased upwards at small N: compare runs with
-    the same number of samples.
-    """
-    fr, ff = classifier_features(x_real, classifier, chunk=chunk), classifier_features(x_fake, classifier, chunk=chunk)
-    if x_real.shape[2:] != x_fake.shape[2:] or fr.shape[0] not in (1, ff.shape[0]):
-        raise ValueError(f"x_real must be [K or 1, N, C, H, W] with the images of x_fake, got {tuple(x_real.shape)} "
-                         f"and {tuple(x_fake.shape)}")
-    for name, f in (("x_real", fr), ("x_fake", ff)):
-        if f.shape[1] < 2:
-            raise ValueError(f"{name} must hold at least 2 samples per member, got {f.shape[1]}")
-    mu_r, cov_r = _mean_cov(fr)
-    mu_f, cov_f = _mean_cov(ff)
-    K = ff.shape[0]
-    return frechet(mu_r.expand(K, -1), cov_r.expand(K, -1, -1), mu_f, cov_f).numpy()
-
-
-def inception_fid(x_real: Tensor, x_fake: Tensor, *, device: torch.device | str | None = None,
-                  chunk: int = 500) -> np.ndarray:
-    """FID with the Inception-v3 features of torchmetrics, per member (CIFAR-10, full preset; chapter 8).
-
-    ``x_real`` ``[N, 3, H, W]`` (or ``[1, N, ...]``) and ``x_fake`` ``[K, N, 3, H, W]`` in [-1, 1]. The
-    package is imported only here: without torchmetrics (``pip install torchmetrics torch-fidelity``) or
-    without its Inception weights (downloaded on first use) this raises ``data.DataUnavailable``
-    with that message, so a chapter can print it and go on.
-    """
-    from .data import DataUnavailable
-
-    try:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-    except ImportError:
-        raise DataUnavailable("inception_fid needs torchmetrics with its image extra: "
-                              "pip install torchmetrics torch-fidelity") from None
-    if x_real.ndim == 5:
-        x_real = x_real[0]
-    _check_images("x_fake", x_fake)
-    device = device or x_fake.device
-    to_uint8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    out = []
-    try:
-        fid = FrechetInceptionDistance(feature=2048, reset_real_features=False).to(device)
-        for part in x_real.split(chunk):
-            fid.update(to_uint8(part.to(device)), real=True)
-        for k in range(x_fake.shape[0]):
-            fid.reset()
-            for part in x_fake[k].split(chunk):
-                fid.update(to_uint8(part.to(device)), real=False)
-            out.append(float(fid.compute()))
-    except (RuntimeError, OSError, ModuleNotFoundError) as err:
-        raise DataUnavailable(f"inception_fid could not run torchmetrics' FID ({type(err).__name__}: {err}); its "
-                              f"Inception weights are downloaded on first use, which needs the network") from None
-    return np.asarray(out)

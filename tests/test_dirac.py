@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from egan_lib import dirac, penalties
+from egan_lib import dirac, energies, penalties
 
 PROFILES = [dirac.LINEAR, dirac.STANDARD]
 IDS = ["linear", "standard"]
@@ -112,7 +112,7 @@ def test_penalties_match_the_library_on_the_dirac_energy():
     # U(x) = psi x with the data at 0 and the fake at theta, K members = several (theta, psi)
     theta = torch.tensor([0.5, -1.0, 2.0, 0.3], dtype=torch.float64)
     psi = torch.tensor([0.2, -1.7, 3.0, -0.6], dtype=torch.float64)
-    energy = lambda x: psi[:, None] * x[..., 0]
+    energy = energies.LinearEnergy(psi[:, None])
     x_real = torch.zeros(4, 3, 1, dtype=torch.float64, requires_grad=True)
     x_fake = theta[:, None, None].expand(4, 3, 1).clone().requires_grad_(True)
     e_real, e_fake = energy(x_real), energy(x_fake)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egan_lib import data, losses, metrics, nets, penalties, presets, train
+from egan_lib import convnets, data, instruments, losses, metrics, penalties, presets, train
 
 
 # --- digits and stacked digits -----------------------------------------------------------------
@@ -142,12 +142,12 @@ def test_missing_files_give_a_message_not_a_traceback(monkeypatch, tmp_path):
 
 def test_member_conv_is_k_separate_convolutions():
     torch.manual_seed(0)
-    conv = nets.MemberConv2d(3, 2, 5, 4, stride=2, padding=1)
+    conv = convnets.MemberConv2d(3, 2, 5, 4, stride=2, padding=1)
     x = torch.randn(3, 6, 2, 8, 8)
-    y = nets.from_grouped(conv(nets.to_grouped(x)), 3)
+    y = convnets.from_grouped(conv(convnets.to_grouped(x)), 3)
     for k in range(3):
         assert torch.allclose(y[k], F.conv2d(x[k], conv.weight[k], conv.bias[k], stride=2, padding=1), atol=1e-6)
-    assert torch.equal(nets.from_grouped(nets.to_grouped(x), 3), x)
+    assert torch.equal(convnets.from_grouped(convnets.to_grouped(x), 3), x)
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 8, 8), (1, 28, 28), (3, 32, 32)])
@@ -155,8 +155,8 @@ def test_member_conv_is_k_separate_convolutions():
 def test_conv_members_equal_separate_nets(shape, spectral):
     torch.manual_seed(1)
     K = 3
-    U = nets.ConvEnergy(K, shape, width=4, spectral=spectral)
-    G = nets.ConvGenerator(K, shape, width=4, latent_dim=5)
+    U = convnets.ConvEnergy(K, shape, width=4, spectral=spectral)
+    G = convnets.ConvGenerator(K, shape, width=4, latent_dim=5)
     z = G.noise(6, torch.Generator().manual_seed(2))
     x = G(z)
     assert x.shape == (K, 6) + shape and x.abs().max() <= 1
@@ -174,7 +174,7 @@ def test_conv_members_equal_separate_nets(shape, spectral):
 
 def test_spectral_normalisation_bounds_each_kernel():
     torch.manual_seed(3)
-    conv = nets.MemberConv2d(2, 3, 8, 3, spectral=True)
+    conv = convnets.MemberConv2d(2, 3, 8, 3, spectral=True)
     with torch.no_grad():
         conv.weight[1] *= 50  # members with very different scales
     for _ in range(30):
@@ -185,7 +185,7 @@ def test_spectral_normalisation_bounds_each_kernel():
 
 def test_conv_losses_train_members_independently():
     torch.manual_seed(4)
-    U = nets.ConvEnergy(2, (3, 8, 8), width=4, spectral=True)
+    U = convnets.ConvEnergy(2, (3, 8, 8), width=4, spectral=True)
     x = torch.randn(2, 5, 3, 8, 8)
     U(x)[0].sum().backward()
     for p in U.parameters():
@@ -193,24 +193,24 @@ def test_conv_losses_train_members_independently():
 
 
 def test_conv_nets_reject_bad_input():
-    U = nets.ConvEnergy(2, (1, 8, 8), width=4)
+    U = convnets.ConvEnergy(2, (1, 8, 8), width=4)
     with pytest.raises(ValueError, match="x must"):
         U(torch.randn(3, 5, 1, 8, 8))
     with pytest.raises(ValueError, match="x must"):
         U(torch.randn(2, 5, 64))
     with pytest.raises(ValueError, match="shape"):
-        nets.ConvEnergy(2, (1, 8, 6))
+        convnets.ConvEnergy(2, (1, 8, 6))
     with pytest.raises(ValueError, match="width"):
-        nets.ConvGenerator(2, (1, 8, 8), width=0)
+        convnets.ConvGenerator(2, (1, 8, 8), width=0)
     with pytest.raises(ValueError, match="z must"):
-        nets.ConvGenerator(2, (1, 8, 8), latent_dim=4)(torch.randn(2, 5, 3))
+        convnets.ConvGenerator(2, (1, 8, 8), latent_dim=4)(torch.randn(2, 5, 3))
 
 
 def test_train_runs_on_images_with_r1():
     torch.manual_seed(5)
     real = data.stacked_digits("train")
-    U = nets.ConvEnergy(2, real.shape, width=4)
-    G = nets.ConvGenerator(2, real.shape, width=4, latent_dim=4)
+    U = convnets.ConvEnergy(2, real.shape, width=4)
+    G = convnets.ConvGenerator(2, real.shape, width=4, latent_dim=4)
     recipe = train.Recipe(losses.energy_wgan, losses.generator_energy, penalties.on_real(penalties.r1), gamma=1.0)
     h = train.train(U, G, real, steps=4, batch=8, opt_e=torch.optim.Adam(U.parameters(), 1e-3),
                     opt_g=torch.optim.Adam(G.parameters(), 1e-3), recipe=recipe, log_every=2, progress=False)
@@ -221,17 +221,17 @@ def test_train_runs_on_images_with_r1():
 
 @pytest.fixture(scope="session")
 def classifier(tmp_path_factory):
-    return metrics.digit_classifier(tmp_path_factory.mktemp("egan_cache"), verbose=False)
+    return instruments.digit_classifier(tmp_path_factory.mktemp("egan_cache"), verbose=False)
 
 
 def test_classifier_is_accurate_on_held_out_digits(classifier):
     assert classifier.n_test == len(data.digits("test"))
     assert classifier.test_accuracy >= 0.95
-    assert metrics.classifier_accuracy(classifier, data.digits("test")) == pytest.approx(classifier.test_accuracy)
+    assert instruments.classifier_accuracy(classifier, data.digits("test")) == pytest.approx(classifier.test_accuracy)
 
 
 def test_classifier_is_loaded_from_the_cache(classifier):
-    again = metrics.digit_classifier(classifier.cache_path.parent, verbose=False)
+    again = instruments.digit_classifier(classifier.cache_path.parent, verbose=False)
     assert again.test_accuracy == classifier.test_accuracy
     for a, b in zip(again.state_dict().values(), classifier.state_dict().values()):
         assert torch.equal(a, b)
@@ -239,19 +239,19 @@ def test_classifier_is_loaded_from_the_cache(classifier):
 
 def test_corrupt_cache_is_retrained_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("EGAN_CACHE", str(tmp_path))
-    assert metrics.cache_dir() == tmp_path and metrics.cache_dir("/elsewhere") == metrics.Path("/elsewhere")
+    assert instruments.cache_dir() == tmp_path and instruments.cache_dir("/elsewhere") == instruments.Path("/elsewhere")
     (tmp_path / "digit_classifier.pt").write_bytes(b"not a checkpoint")
     with pytest.warns(RuntimeWarning, match="cannot be used.*training a new one"):
-        net = metrics.digit_classifier(verbose=False, epochs=1)
+        net = instruments.digit_classifier(verbose=False, epochs=1)
     assert 0 <= net.test_accuracy <= 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the file it wrote is now read back without complaint
-        metrics.digit_classifier(verbose=False)
+        instruments.digit_classifier(verbose=False)
     blob = torch.load(tmp_path / "digit_classifier.pt", weights_only=True)
     blob["format"] = -1  # an incompatible version
     torch.save(blob, tmp_path / "digit_classifier.pt")
     with pytest.warns(RuntimeWarning, match="format"):
-        metrics.digit_classifier(verbose=False, epochs=1)
+        instruments.digit_classifier(verbose=False, epochs=1)
 
 
 class _CodeReader(nn.Module):
@@ -302,17 +302,17 @@ def test_frechet_of_diagonal_gaussians():
     # diagonal covariances commute: d^2 = |mu1 - mu2|^2 + sum (s1 - s2)^2
     mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
     s1, s2 = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([3.0, 2.0, 1.5])
-    d2 = metrics.frechet(mu1, torch.diag(s1**2), mu2, torch.diag(s2**2))
+    d2 = instruments.frechet(mu1, torch.diag(s1**2), mu2, torch.diag(s2**2))
     assert d2.item() == pytest.approx(5.0 + 4.0 + 0.0 + 1.0)
     # it is invariant under a common rotation, and 0 between identical Gaussians
     q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
     mu1, mu2, s1, s2 = (t.double() for t in (mu1, mu2, s1, s2))
-    rot = metrics.frechet(q @ mu1, q @ torch.diag(s1**2) @ q.T, q @ mu2, q @ torch.diag(s2**2) @ q.T)
+    rot = instruments.frechet(q @ mu1, q @ torch.diag(s1**2) @ q.T, q @ mu2, q @ torch.diag(s2**2) @ q.T)
     assert rot.item() == pytest.approx(10.0, rel=1e-9)
     a = torch.randn(4, 4, dtype=torch.float64)
-    assert metrics.frechet(torch.zeros(4), a @ a.T, torch.zeros(4), a @ a.T).item() == pytest.approx(0, abs=1e-9)
+    assert instruments.frechet(torch.zeros(4), a @ a.T, torch.zeros(4), a @ a.T).item() == pytest.approx(0, abs=1e-9)
     with pytest.raises(ValueError, match="mu1"):
-        metrics.frechet(mu1, torch.eye(2), mu2, torch.eye(2))
+        instruments.frechet(mu1, torch.eye(2), mu2, torch.eye(2))
 
 
 def test_frechet_distance_separates_data_from_noise(classifier):
@@ -320,7 +320,7 @@ def test_frechet_distance_separates_data_from_noise(classifier):
     x_ref = real.sample(1500, torch.Generator().manual_seed(1), members=1)
     x = torch.cat([real.sample(1500, torch.Generator().manual_seed(2), members=1),
                    torch.rand(1, 1500, 3, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1])
-    fd = metrics.frechet_distance(x_ref, x, classifier)
+    fd = instruments.frechet_distance(x_ref, x, classifier)
     assert fd.shape == (2,) and 0 <= fd[0] < fd[1] / 5
 
 
@@ -328,7 +328,7 @@ def test_inception_fid_without_torchmetrics_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchmetrics", None)
     monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", None)
     with pytest.raises(data.DataUnavailable, match="pip install torchmetrics"):
-        metrics.inception_fid(torch.zeros(4, 3, 32, 32), torch.zeros(1, 4, 3, 32, 32))
+        instruments.inception_fid(torch.zeros(4, 3, 32, 32), torch.zeros(1, 4, 3, 32, 32))
 
 
 # --- presets --------------------------------------------------------------------------------

@@ -6,31 +6,19 @@ from functools import partial
 
 import pytest
 import torch
-from torch import nn
 
-from egan_lib import nets, penalties, train
-
-
-class LinearEnergy(nn.Module):
-    """U_k(x) = <w_k, x> + b_k over all of a sample's dimensions: grad U = w_k everywhere."""
-
-    def __init__(self, w: torch.Tensor):
-        super().__init__()
-        self.w = nn.Parameter(w.clone())  # [K, ...sample shape]
-        self.b = nn.Parameter(torch.randn(w.shape[0], 1, dtype=w.dtype))
-        self.members = w.shape[0]
-
-    def forward(self, x):
-        return (x * self.w.unsqueeze(1)).flatten(2).sum(-1) + self.b
+from egan_lib import energies, nets, penalties, train
 
 
 def _batches(shape, K=3, B=5, seed=0):
+    """A linear energy U_k(x) = <w_k, x> + b_k (grad U = w_k everywhere) and real and fake batches."""
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(K, *shape, generator=g, dtype=torch.float64)
     w[0] *= 0.1  # one member with ||w|| < 1, so |  ||w|| - 1 | is not ||w|| - 1 for all of them
     x_real = torch.randn(K, B, *shape, generator=g, dtype=torch.float64)
     x_fake = torch.randn(K, B, *shape, generator=g, dtype=torch.float64)
-    return LinearEnergy(w), x_real, x_fake
+    b = torch.randn(K, generator=g, dtype=torch.float64)
+    return energies.LinearEnergy(w, b, requires_grad=True), x_real, x_fake
 
 
 def _with_energy(energy, x):
@@ -44,7 +32,7 @@ SHAPES = [(2,), (3, 4, 4)]  # 2D points and images [C, H, W]
 @pytest.mark.parametrize("shape", SHAPES, ids=["points", "images"])
 def test_linear_energy_penalties_are_analytic(shape):
     energy, x_real, x_fake = _batches(shape)
-    norm = energy.w.detach().flatten(1).norm(dim=1)  # ||w_k|| over ALL of a sample's dims, [K]
+    norm = energy.weight.detach().flatten(1).norm(dim=1)  # ||w_k|| over ALL of a sample's dims, [K]
     xr, er = _with_energy(energy, x_real)
     xf, ef = _with_energy(energy, x_fake)
     g = torch.Generator().manual_seed(1)
@@ -67,7 +55,7 @@ def test_linear_energy_penalties_are_analytic(shape):
 def test_image_norm_runs_over_channels_and_pixels():
     # a per-channel norm would give sum_c ||w_c|| or max_c ||w_c||, not ||w||
     energy, x_real, x_fake = _batches((3, 4, 4), K=1)
-    w = energy.w.detach()[0]
+    w = energy.weight.detach()[0]
     xr, er = _with_energy(energy, x_real)
     r1 = penalties.r1(xr, er)
     torch.testing.assert_close(r1, (w ** 2).sum().reshape(1))
@@ -79,19 +67,19 @@ def test_wgan_gp_gradient_reaches_the_energy():
     # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||, through the double backward
     energy, x_real, x_fake = _batches((2,))
     penalties.wgan_gp(energy, x_real, x_fake).sum().backward()
-    w = energy.w.detach()
+    w = energy.weight.detach()
     n = w.norm(dim=1, keepdim=True)
-    torch.testing.assert_close(energy.w.grad, 2 * (n - 1) * w / n)
+    torch.testing.assert_close(energy.weight.grad, 2 * (n - 1) * w / n)
 
 
 def test_wgan_gp_is_finite_where_the_gradient_vanishes():
     energy, x_real, x_fake = _batches((2,))
     with torch.no_grad():
-        energy.w.zero_()
+        energy.weight.zero_()
     pen = penalties.wgan_gp(energy, x_real, x_fake)
     torch.testing.assert_close(pen, torch.ones(3, dtype=torch.float64))
     pen.sum().backward()
-    assert torch.isfinite(energy.w.grad).all()
+    assert torch.isfinite(energy.weight.grad).all()
 
 
 def test_interpolates_lie_on_the_segments():
@@ -109,7 +97,7 @@ def test_interpolates_lie_on_the_segments():
 
 def test_quadratic_energy_on_interpolates():
     # U = ||x||^2 / 2 has grad U = x: the penalties see exactly the interpolates
-    energy = lambda x: 0.5 * x.pow(2).flatten(2).sum(-1)
+    energy = energies.QuadraticEnergy(torch.zeros(2), members=2)
     g = torch.Generator().manual_seed(0)
     x_real, x_fake = torch.randn(2, 6, 2, generator=g), torch.randn(2, 6, 2, generator=g)
     x_hat = penalties.interpolates(x_real, x_fake, torch.Generator().manual_seed(9)).detach()
@@ -124,7 +112,7 @@ def test_adapters_hand_the_right_batches():
     xr, er = _with_energy(energy, x_real)
     xf, ef = _with_energy(energy, x_fake)
     b = penalties.PenaltyInputs(energy, xr, er, xf, ef)
-    norm = energy.w.detach().norm(dim=1)
+    norm = energy.weight.detach().norm(dim=1)
     torch.testing.assert_close(penalties.on_fake(penalties.r2)(b), norm ** 2)
     torch.testing.assert_close(penalties.on_both(partial(penalties.wgan_div, p=4))(b), norm ** 4)
     torch.testing.assert_close(penalties.on_interpolates(penalties.wgan_gp)(b), (norm - 1) ** 2)
