@@ -61,12 +61,28 @@ def summarize(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
+_PAIRS_PER_CHUNK = 1 << 22  # sample-centre coordinate pairs held at once by nearest_mode (32 MB in float64)
+
+
 def nearest_mode(samples: Tensor, centers: Tensor) -> tuple[Tensor, Tensor]:
-    """Index of the nearest centre and the distance to it, each ``[K, N]``."""
+    r"""Index of the nearest centre and the distance to it, each ``[K, N]``; the distances in float64.
+
+    The distances come from the difference vectors :math:`x - c`, in float64, so they are exact for
+    float32 samples (up to float64 rounding) and a sample right at the 3-sigma border is classified
+    as its coordinates say. ``torch.cdist``'s fast path, :math:`\|x\|^2 + \|c\|^2 - 2\,x\cdot c` in
+    float32, errs by some :math:`10^{-6}` there, which moved samples across the border. The samples
+    are taken in chunks, so memory stays bounded for any N.
+    """
     _validate.members_batch("samples", samples, dim=centers.shape[1])
-    d = torch.cdist(samples.float(), centers.to(samples.device).float().expand(samples.shape[0], -1, -1))
-    dist, idx = d.min(dim=2)
-    return idx, dist
+    c = torch.as_tensor(centers).to(samples.device, torch.float64)  # [M, D]
+    rows = max(1, _PAIRS_PER_CHUNK // (samples.shape[0] * c.numel()))
+    idx, dist = [], []
+    for part in samples.split(rows, dim=1):  # [K, n, D]
+        sq = (part.double().unsqueeze(2) - c).pow(2).sum(-1)  # [K, n, M]
+        d2, i = sq.min(dim=2)
+        idx.append(i)
+        dist.append(d2.sqrt())
+    return torch.cat(idx, dim=1), torch.cat(dist, dim=1)
 
 
 @torch.no_grad()
