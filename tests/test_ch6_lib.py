@@ -141,8 +141,8 @@ def test_animate_training_side_by_side_with_a_title_per_frame():
     torch.manual_seed(0)
     U, G = nets.MLPEnergy(2, width=8, depth=1), nets.MLPGenerator(2, width=8, depth=1)
     hist = train.train(U, G, ring, steps=4, batch=8, opt_e=torch.optim.SGD(U.parameters(), lr=1e-3),
-                       opt_g=torch.optim.SGD(G.parameters(), lr=1e-3), snapshot_every=2, snapshot_samples=50,
-                       snapshot_grid=(ring.extent(), 10), progress=False)
+                       opt_g=torch.optim.SGD(G.parameters(), lr=1e-3), progress=False,
+                       callbacks=[train.Snapshots(2, samples=50, grid=(ring.extent(), 10))])
     seen = []
     html = plot.animate_training(hist, member=[1, 0], fakes=10,
                                  title=lambda i, k: seen.append((i, k)) or f"frame {i}, member {k}")

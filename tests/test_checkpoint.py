@@ -23,11 +23,11 @@ def _setup(seed=0, members=2, width=16):
     return E, G, opt_e, opt_g
 
 
-def _run(directory, setup=None, steps=STEPS, **kw):
+def _run(directory, setup=None, steps=STEPS, keep=2):
     E, G, opt_e, opt_g = setup or _setup()
     h = train.train(E, G, data.ring(), steps=steps, batch=BATCH, opt_e=opt_e, opt_g=opt_g, recipe=RECIPE,
-                    seed=3, log_every=5, progress=False, snapshot_every=30, snapshot_samples=8,
-                    checkpoint_dir=directory, checkpoint_every=EVERY, **kw)
+                    seed=3, log_every=5, progress=False,
+                    callbacks=[train.Snapshots(30, samples=8), train.Checkpoints(directory, EVERY, keep=keep)])
     return h, E, G, opt_e, opt_g
 
 
@@ -65,7 +65,7 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
 
 
 def test_only_the_newest_checkpoints_are_kept(tmp_path):
-    _run(tmp_path, keep_checkpoints=2)
+    _run(tmp_path, keep=2)
     assert [f.name for f in sorted(tmp_path.iterdir())] == ["step-00000040.pt", "step-00000060.pt"]
 
 
@@ -98,14 +98,12 @@ def test_an_incompatible_checkpoint_is_a_clear_error_and_is_not_overwritten(tmp_
 
 
 def test_checkpoint_arguments_are_checked(tmp_path):
-    E, G, opt_e, opt_g = _setup()
-    common = dict(steps=5, batch=8, opt_e=opt_e, opt_g=opt_g, progress=False)
-    with pytest.raises(ValueError, match="checkpoint_dir and checkpoint_every go together"):
-        train.train(E, G, data.ring(), checkpoint_dir=tmp_path, **common)
-    with pytest.raises(ValueError, match="checkpoint_every"):
-        train.train(E, G, data.ring(), checkpoint_dir=tmp_path, checkpoint_every=0, **common)
-    with pytest.raises(ValueError, match="keep_checkpoints"):
-        train.train(E, G, data.ring(), checkpoint_dir=tmp_path, checkpoint_every=2, keep_checkpoints=0, **common)
+    with pytest.raises(ValueError, match="every"):
+        train.Checkpoints(tmp_path, 0)
+    with pytest.raises(ValueError, match="keep"):
+        train.Checkpoints(tmp_path, 2, keep=0)
+    with pytest.raises(ValueError, match="directory"):
+        train.Checkpoints(None, 2)
 
 
 def test_an_estimator_with_state_but_no_state_dict_is_refused(tmp_path):
@@ -123,7 +121,7 @@ def test_an_estimator_with_state_but_no_state_dict_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no state_dict"):
         train.train(E, G, data.ring(), steps=5, batch=8, opt_e=opt_e, opt_g=opt_g, progress=False,
                     recipe=train.Recipe(entropy=Stateful(), entropy_weight=0.1),
-                    checkpoint_dir=tmp_path, checkpoint_every=5)
+                    callbacks=[train.Checkpoints(tmp_path, 5)])
 
 
 def test_the_statistics_network_of_the_mi_term_resumes_exactly(tmp_path, monkeypatch):
@@ -144,7 +142,7 @@ def test_the_statistics_network_of_the_mi_term_resumes_exactly(tmp_path, monkeyp
                     return ring.sample(n, generator, members=members)
             real = Crash()
         train.train(E, G, real, steps=30, batch=16, opt_e=opt_e, opt_g=opt_g, recipe=recipe, seed=1,
-                    progress=False, checkpoint_dir=directory, checkpoint_every=10)
+                    progress=False, callbacks=[train.Checkpoints(directory, 10, verbose=False)])
         return train.state_tensors(E, G, est.net, est.opt)
 
     straight = run(tmp_path / "a", 0)

@@ -250,7 +250,7 @@ def test_train_records_history_and_snapshots():
     h = train.train(E, G, data.ring(), steps=20, batch=32, log_every=5, progress=False,
                     opt_e=torch.optim.Adam(E.parameters(), 1e-3), opt_g=torch.optim.Adam(G.parameters(), 1e-3),
                     recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0),
-                    snapshot_every=10, snapshot_samples=16, snapshot_grid=((-1, 1, -1, 1), 8))
+                    callbacks=[train.Snapshots(10, samples=16, grid=((-1, 1, -1, 1), 8))])
     assert h.steps == [5, 10, 15, 20] and h.stopped is None
     assert h["e_real"].shape == (4, 2) and h["penalty"].shape == (4, 2) and h["loss_g"].shape == (4, 2)
     assert [s.step for s in h.snapshots] == [0, 10, 20]

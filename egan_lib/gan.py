@@ -1,0 +1,164 @@
+"""What a 2D energy-GAN run is, in one frozen set-up object: the book's default lives here, once.
+
+``GAN2D`` holds the nets (width, depth, activation, latent size), each net's optimiser, the recipe
+(losses, penalty, weights), the learning-rate schedule, the generator average, the steps, the
+batch, the members and the seeds. ``GAN2D().build(device)`` makes the nets and optimisers, and any
+2D mixture trains in two lines::
+
+    gan = GAN2D(members=4).build()
+    history = gan.train(data.ring())
+
+Chapters 2-7 start from the default and change what their experiment is about with
+``dataclasses.replace`` (or ``GAN2D(..., field=value)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import _validate, nets, penalties, train as _train
+from .callbacks import EMA, Schedule
+
+__all__ = ["Opt", "LinearDecay", "GAN2D", "GAN", "default"]
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One net's optimiser: a ``torch.optim`` class, its learning rate and its other options."""
+
+    kind: type = torch.optim.Adam  # SGD, Adam, RMSprop, ... (the class, not a name)
+    lr: float = 1e-3  # learning rate
+    options: dict = field(default_factory=lambda: {"betas": (0.0, 0.9)})  # e.g. {"momentum": 0.9} for SGD
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.kind, type) and issubclass(self.kind, torch.optim.Optimizer)):
+            raise ValueError(f"kind must be a torch.optim.Optimizer class such as torch.optim.Adam, got {self.kind!r}")
+        _validate.positive("lr", self.lr)
+        if not isinstance(self.options, dict):
+            raise ValueError(f"options must be a dict of keyword arguments, got {type(self.options).__name__}")
+
+    def make(self, params) -> torch.optim.Optimizer:
+        return self.kind(params, lr=self.lr, **self.options)
+
+
+@dataclass(frozen=True)
+class LinearDecay:
+    """A schedule: constant learning rate, then a linear fall to ``to`` times it over the last
+    ``1 - start`` of the steps (``start=0.7, to=0.01``: the last 30 % of the steps end at 1 %)."""
+
+    start: float = 0.7  # fraction of the steps after which the decay begins
+    to: float = 0.01  # the final learning rate, as a fraction of the initial one
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.start < 1.0:
+            raise ValueError(f"start must be in [0, 1), got {self.start!r}")
+        if not 0.0 < self.to <= 1.0:
+            raise ValueError(f"to must be in (0, 1], got {self.to!r}")
+
+    def __call__(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+        begin = int(self.start * steps)
+        span = max(1, steps - begin)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda t: 1.0 - (1.0 - self.to) * min(max(t - begin, 0), span) / span)
+
+
+@dataclass(frozen=True)
+class GAN2D:
+    """A 2D energy GAN: member-batched MLP energy and generator, their optimisers, recipe and schedule."""
+
+    members: int = 4  # K: independent GANs (seeds) trained side by side as one batch
+    width: int = 64  # hidden units of both MLPs
+    depth: int = 3  # hidden layers of both MLPs
+    activation: Callable[[], nn.Module] = nn.SiLU  # nonlinearity of the hidden layers (a class)
+    latent_dim: int = 4  # dimension of the generator's noise z ~ N(0, I)
+    opt_e: Opt = Opt()  # the energy's optimiser: Adam, lr 1e-3, beta1 = 0 (no momentum; chapter 5)
+    opt_g: Opt = Opt()  # the generator's optimiser
+    recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)  # eq. (1) + R1
+    schedule: Callable | None = None  # (optimizer, steps) -> LR scheduler for each net, e.g. LinearDecay()
+    ema: float | None = None  # decay of a moving average of the generator's weights; None: no average
+    steps: int = 1500  # alternating dig/jump steps
+    batch: int = 256  # real and fake samples per member per step
+    seed: int = 0  # seeds the data and noise stream of the run
+    init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
+
+    def __post_init__(self) -> None:
+        for name in ("members", "width", "depth", "latent_dim", "steps", "batch"):
+            _validate.positive(name, getattr(self, name), integer=True)
+        for name in ("opt_e", "opt_g"):
+            if not isinstance(getattr(self, name), Opt):
+                raise ValueError(f"{name} must be a gan.Opt, got {getattr(self, name)!r}")
+        if not isinstance(self.recipe, _train.Recipe):
+            raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
+        if self.schedule is not None and not callable(self.schedule):
+            raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
+        if not isinstance(self.activation, type) or not issubclass(self.activation, nn.Module):
+            raise ValueError(f"activation must be an nn.Module class such as nn.ReLU, got {self.activation!r}")
+
+    def replace(self, **changes) -> "GAN2D":
+        """A copy with some fields changed, e.g. ``cfg.replace(members=8, steps=5000)``."""
+        return dataclasses.replace(self, **changes)
+
+    def build(self, device: torch.device | str | None = None, *, dim: int = 2) -> "GAN":
+        """The nets and optimisers of this set-up on ``device`` (default: CPU)."""
+        with torch.random.fork_rng(devices=[], enabled=self.init_seed is not None):
+            if self.init_seed is not None:
+                torch.manual_seed(self.init_seed)
+            energy = nets.MLPEnergy(self.members, dim, width=self.width, depth=self.depth, activation=self.activation)
+            generator = nets.MLPGenerator(self.members, dim, latent_dim=self.latent_dim, width=self.width,
+                                          depth=self.depth, activation=self.activation)
+        return GAN(self, energy.to(device), generator.to(device))
+
+
+def default(preset=None, **changes) -> GAN2D:
+    """The book's default 2D set-up at the size of a ``presets.Preset`` (members, width, depth,
+    latent size, steps, batch; default: ``presets.current()``), with ``changes`` on top."""
+    from . import presets
+    p = preset or presets.current()
+    size = dict(members=p.members, width=p.width, depth=p.depth, latent_dim=p.latent_dim, steps=p.steps, batch=p.batch)
+    return GAN2D(**{**size, **changes})
+
+
+class GAN:
+    """A built ``GAN2D``: ``energy``, ``generator``, their optimisers ``opt_e`` / ``opt_g``, and the
+    callbacks its set-up asks for (the schedule, the moving average) in ``callbacks``."""
+
+    def __init__(self, config: GAN2D, energy: nn.Module, generator: nn.Module):
+        self.config, self.energy, self.generator = config, energy, generator
+        self.opt_e = config.opt_e.make(energy.parameters())
+        self.opt_g = config.opt_g.make(generator.parameters())
+        self.callbacks = []
+        if config.schedule is not None:
+            self.callbacks.append(Schedule(config.schedule(self.opt_e, config.steps),
+                                           config.schedule(self.opt_g, config.steps)))
+        self.ema = EMA(generator, config.ema) if config.ema is not None else None
+        if self.ema is not None:
+            self.callbacks.append(self.ema)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator to sample from: the moving average when the set-up keeps one."""
+        return self.ema.generator if self.ema is not None else self.generator
+
+    def train(self, real, *, callbacks=(), **kwargs) -> _train.History:
+        """``train.train`` on ``real`` with this set-up's steps, batch, seed, recipe and callbacks;
+        ``kwargs`` go to ``train.train`` (``log_every``, ``progress``, ``desc``, or ``steps`` to
+        train a part of the run)."""
+        c = self.config
+        kwargs = {"steps": c.steps, "batch": c.batch, "seed": c.seed, "recipe": c.recipe, **kwargs}
+        return _train.train(self.energy, self.generator, real, opt_e=self.opt_e, opt_g=self.opt_g,
+                            callbacks=[*self.callbacks, *callbacks], **kwargs)
+
+    @torch.no_grad()
+    def sample(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` fakes per member, ``[K, n, 2]``, from ``sampler``."""
+        return self.sampler.sample(n, rng)
+
+    def __repr__(self) -> str:
+        return f"GAN({self.config})"
