@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _validate
-from .nets import MemberLinear, _make_activation
+from .nets import MemberLinear, _make_activation, _standard_normal
 
 __all__ = ["MemberConv2d", "ConvEnergy", "ConvGenerator", "to_grouped", "from_grouped"]
 
@@ -236,18 +236,19 @@ class ConvGenerator(_MemberConvNet):
         self.layers = nn.Sequential(*layers)
         self.latent_dim, self.width = latent_dim, width
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal z of shape ``[K, n, latent_dim]`` on the generator's device."""
+    def noise(self, n: int, rng: torch.Generator | None = None, *, device: torch.device | str | None = None) -> Tensor:
+        """Standard normal z of shape ``[K, n, latent_dim]``, on ``device`` (default: the net's device);
+        drawn on ``rng``'s device, as ``nets.MLPGenerator.noise``."""
         _validate.positive("n", n, integer=True)
-        z = torch.randn(self.members, n, self.latent_dim, generator=generator)
-        return z.to(self.layers[0].weight.device)
+        return _standard_normal((self.members, n, self.latent_dim), rng, device, self.layers[0].weight.device)
 
     def forward(self, z: Tensor) -> Tensor:
         self._check("z", z, (self.latent_dim,))
         return from_grouped(self.layers(z), self.members)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, *, chunk: int = 2048) -> Tensor:
-        """``n`` fakes per member, ``[K, n, C, H, W]``, without a graph (in chunks of ``chunk``)."""
-        z = self.noise(n, generator)
+    def sample(self, n: int, rng: torch.Generator | None = None, *, chunk: int = 2048) -> Tensor:
+        """``n`` fakes per member, ``[K, n, C, H, W]``, without a graph (in chunks of ``chunk``; the noise
+        drawn as in ``noise``)."""
+        z = self.noise(n, rng)
         return torch.cat([self(part) for part in z.split(chunk, dim=1)], dim=1)

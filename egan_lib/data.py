@@ -1,7 +1,9 @@
 """Data with known modes: 2D Gaussian mixtures (chapters 1-7) and images (chapter 8).
 
 A mixture knows its ``centers`` and ``std``, so mode statistics (``egan_lib.metrics``) can be
-computed exactly under the VEEGAN/PacGAN protocol. ``ring()`` and ``grid()`` are the PacGAN
+computed exactly under the VEEGAN/PacGAN protocol. Every ``sample(n, rng, members=K)`` draws from
+the ``torch.Generator`` ``rng`` on that generator's device (a CUDA generator draws on the GPU, with
+no copy); without one, a mixture draws on ``device`` and image data where its images are. ``ring()`` and ``grid()`` are the PacGAN
 settings (Lin et al., 2018): 8 modes on the unit circle with std 0.01, and 25 modes at
 {-4,-2,0,2,4}^2 with std 0.05.
 
@@ -31,7 +33,7 @@ class GaussianMixture2D:
     """An equal-weight mixture of isotropic Gaussians in the plane.
 
     ``sample(n)`` gives ``[n, 2]``; ``sample(n, members=K)`` gives ``[K, n, 2]`` (an independent
-    batch for each member, drawn from one generator so a seed fixes all of them).
+    batch for each member, drawn from one ``rng`` so a seed fixes all of them).
     """
 
     def __init__(self, centers, std: float, name: str = "mixture"):
@@ -42,6 +44,12 @@ class GaussianMixture2D:
         self.centers = centers
         self.std = float(std)
         self.name = name
+        self._centers_on = centers  # the centres on the device of the latest draw
+
+    def _centers(self, device: torch.device) -> Tensor:
+        if self._centers_on.device != device:
+            self._centers_on = self.centers.to(device)
+        return self._centers_on
 
     @property
     def n_modes(self) -> int:
@@ -55,15 +63,21 @@ class GaussianMixture2D:
         hi = float(self.centers.max()) + margin
         return (lo, hi, lo, hi)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+    def sample(self, n: int, rng: torch.Generator | None = None, *, members: int | None = None,
                device: torch.device | str | None = None) -> Tensor:
+        """``n`` points (per member): ``[n, 2]``, or ``[K, n, 2]`` with ``members=K``.
+
+        Drawn from ``rng`` on its device, or without one from torch's global stream on ``device``
+        (default the CPU); the result is on ``device`` when given, else where it was drawn.
+        """
         _validate.positive("n", n, integer=True)
         if members is not None:
             _validate.positive("members", members, integer=True)
         lead = (n,) if members is None else (members, n)
-        idx = torch.randint(self.n_modes, lead, generator=generator)
-        noise = torch.randn(*lead, 2, generator=generator)
-        x = self.centers[idx] + self.std * noise
+        dev = _draw_device(rng, device, torch.device("cpu"))
+        idx = torch.randint(self.n_modes, lead, generator=rng, device=dev)
+        noise = torch.randn(*lead, 2, generator=rng, device=dev)
+        x = self._centers(dev)[idx] + self.std * noise
         return x if device is None else x.to(device)
 
     def __repr__(self) -> str:
@@ -87,6 +101,15 @@ def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixt
     gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
     centers = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
     return GaussianMixture2D(centers, std, name=f"grid{side * side}")
+
+
+def _draw_device(rng: torch.Generator | None, device, default: torch.device) -> torch.device:
+    """Where random numbers are drawn: on ``rng``'s device, else on ``device``, else on ``default``."""
+    if rng is not None:
+        if not isinstance(rng, torch.Generator):
+            raise ValueError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+        return rng.device
+    return torch.device(device) if device is not None else default
 
 
 # --- images (chapter 8) --------------------------------------------------------------------------
@@ -117,9 +140,12 @@ def to_unit_range(images, *, channels_last: bool = False) -> Tensor:
 class ImageData:
     """Labelled images ``[N, C, H, W]`` in [-1, 1], sampled uniformly with replacement (chapter 8).
 
-    ``sample(n, generator, members=K)`` gives ``[K, n, C, H, W]`` (an independent batch per member,
-    from one generator so a seed fixes all of them); without ``members`` it gives ``[n, C, H, W]``.
-    ``sample_with_labels`` also returns the labels, ``[K, n]``.
+    ``sample(n, rng, members=K)`` gives ``[K, n, C, H, W]`` (an independent batch per member,
+    from one ``rng`` so a seed fixes all of them); without ``members`` it gives ``[n, C, H, W]``.
+    ``sample_with_labels`` also returns the labels, ``[K, n]``. The indices are drawn on ``rng``'s
+    device (without one, where the images are) and the batch is gathered where the images are, then
+    moved to ``device`` if one is given: ``to(device)`` gives a copy with its images on a GPU, so that
+    with a CUDA ``rng`` nothing crosses between the devices.
     """
 
     def __init__(self, images: Tensor, labels: Tensor, *, n_classes: int, name: str = "images"):
@@ -145,24 +171,30 @@ class ImageData:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def _index(self, n, generator, members, extra: tuple = ()):
-        """Random image indices ``[K, n, *extra]`` (``[n, *extra]`` without ``members``)."""
+    def to(self, device: torch.device | str) -> "ImageData":
+        """A copy holding its images and labels on ``device`` (the original is left where it is)."""
+        return ImageData(self.images.to(device), self.labels.to(device), n_classes=self.n_classes, name=self.name)
+
+    def _index(self, n, rng, members, extra: tuple = ()):
+        """Random image indices ``[K, n, *extra]`` (``[n, *extra]`` without ``members``), on the images' device."""
         _validate.positive("n", n, integer=True)
         if members is not None:
             _validate.positive("members", members, integer=True)
         lead = (n,) if members is None else (members, n)
-        return torch.randint(len(self), lead + tuple(extra), generator=generator)
+        dev = _draw_device(rng, None, self.images.device)
+        return torch.randint(len(self), lead + tuple(extra), generator=rng, device=dev).to(self.images.device)
 
-    def sample_with_labels(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+    def sample_with_labels(self, n: int, rng: torch.Generator | None = None, *, members: int | None = None,
                            device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        """Images ``[K, n, C, H, W]`` (``[n, C, H, W]`` without ``members``) and their labels ``[K, n]``."""
-        idx = self._index(n, generator, members)
+        """Images ``[K, n, C, H, W]`` (``[n, C, H, W]`` without ``members``) and their labels ``[K, n]``,
+        on ``device`` when given, else on the images' device."""
+        idx = self._index(n, rng, members)
         x, y = self.images[idx], self.labels[idx]
         return (x, y) if device is None else (x.to(device), y.to(device))
 
-    def sample(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+    def sample(self, n: int, rng: torch.Generator | None = None, *, members: int | None = None,
                device: torch.device | str | None = None) -> Tensor:
-        return self.sample_with_labels(n, generator, members=members, device=device)[0]
+        return self.sample_with_labels(n, rng, members=members, device=device)[0]
 
     def __repr__(self) -> str:
         return f"ImageData({self.name!r}, n={len(self)}, shape={self.shape}, classes={self.n_classes})"
@@ -192,19 +224,24 @@ class StackedImages:
     def n_modes(self) -> int:
         return self.n_classes
 
-    def sample_with_labels(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+    def to(self, device: torch.device | str) -> "StackedImages":
+        """A copy whose one-channel images and labels are on ``device`` (see ``ImageData.to``)."""
+        return StackedImages(self.base.to(device), self.channels, name=self.name)
+
+    def sample_with_labels(self, n: int, rng: torch.Generator | None = None, *, members: int | None = None,
                            device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        """Stacked images ``[K, n, C, H, W]`` and their modes ``[K, n]`` (``sum_c digit_c * 10^(C-1-c)``)."""
-        idx = self.base._index(n, generator, members, extra=(self.channels,))
+        """Stacked images ``[K, n, C, H, W]`` and their modes ``[K, n]`` (``sum_c digit_c * 10^(C-1-c)``),
+        drawn and placed as in ``ImageData.sample_with_labels``."""
+        idx = self.base._index(n, rng, members, extra=(self.channels,))
         x = self.base.images[idx].squeeze(-3)  # [..., channels, H, W]
         digits_ = self.base.labels[idx]  # [..., channels]
-        weights = self.base.n_classes ** torch.arange(self.channels - 1, -1, -1)
+        weights = self.base.n_classes ** torch.arange(self.channels - 1, -1, -1, device=digits_.device)
         y = (digits_ * weights).sum(-1)
         return (x, y) if device is None else (x.to(device), y.to(device))
 
-    def sample(self, n: int, generator: torch.Generator | None = None, *, members: int | None = None,
+    def sample(self, n: int, rng: torch.Generator | None = None, *, members: int | None = None,
                device: torch.device | str | None = None) -> Tensor:
-        return self.sample_with_labels(n, generator, members=members, device=device)[0]
+        return self.sample_with_labels(n, rng, members=members, device=device)[0]
 
     def __repr__(self) -> str:
         return f"StackedImages({self.name!r}, channels={self.channels}, modes={self.n_classes})"

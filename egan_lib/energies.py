@@ -208,7 +208,7 @@ class PitsEnergy(nn.Module):
     @classmethod
     def random(cls, members: int = 1, *, side: int = 3, spacing: float = 2.0, jitter: float = 0.2,
                depths: tuple[float, float] = (0.25, 2.5), width: float = 0.7, temperature: float = 0.05,
-               generator: torch.Generator | None = None) -> "PitsEnergy":
+               rng: torch.Generator | None = None) -> "PitsEnergy":
         """A different 2D layout for each member: a ``side x side`` grid of pits ``spacing`` apart
         and centred on 0, every centre moved by up to ``jitter`` along each axis and every pit given
         a depth drawn uniformly from ``depths = (low, high)``; all pits of one ``width``.
@@ -216,7 +216,8 @@ class PitsEnergy(nn.Module):
         The ranges must keep every pit a pit: at its centre each neighbour's bowl must lie at least
         ``5 * temperature`` above its bottom even for the closest, deepest neighbour, i.e.
         ``(spacing - 2 jitter)^2 / (2 width^2) - (high - low) >= 5 temperature``; otherwise a
-        ``ValueError`` says so.
+        ``ValueError`` says so. The jitter and the depths are drawn from ``rng`` on its device; the
+        energy is built on the CPU (``.to(device)`` moves it).
         """
         _validate.positive("members", members, integer=True)
         _validate.positive("side", side, integer=True)
@@ -235,8 +236,9 @@ class PitsEnergy(nn.Module):
         ticks = (torch.arange(side, dtype=torch.get_default_dtype()) - (side - 1) / 2) * spacing
         gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # [M, 2]
-        c = grid + jitter * (2 * torch.rand(members, grid.shape[0], 2, generator=generator) - 1)
-        d = depths[0] + (depths[1] - depths[0]) * torch.rand(members, grid.shape[0], generator=generator)
+        dev = rng.device if rng is not None else None
+        c = grid + jitter * (2 * torch.rand(members, grid.shape[0], 2, generator=rng, device=dev).cpu() - 1)
+        d = depths[0] + (depths[1] - depths[0]) * torch.rand(members, grid.shape[0], generator=rng, device=dev).cpu()
         return cls(c, d, width, temperature=temperature)
 
     def bowls(self, x: Tensor) -> Tensor:

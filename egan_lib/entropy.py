@@ -105,12 +105,14 @@ class StatisticsNet(nn.Module):
         return self.layers(torch.cat([x, z], dim=-1)).squeeze(-1)
 
 
-def shuffle_within_batch(z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def shuffle_within_batch(z: Tensor, rng: torch.Generator | None = None) -> Tensor:
     """``z`` with its batch order permuted independently in each member: samples of the product of
-    the marginals, :math:`p(x)\\,p(z)`, when paired with the unshuffled x. ``[K, B, L] -> [K, B, L]``."""
+    the marginals, :math:`p(x)\\,p(z)`, when paired with the unshuffled x. ``[K, B, L] -> [K, B, L]``.
+    The permutations are drawn from ``rng`` on its device (without one, on ``z``'s device)."""
     _validate.members_batch("z", z)
     K, B = z.shape[:2]
-    perm = torch.argsort(torch.rand(K, B, generator=generator), dim=1).to(z.device)
+    dev = rng.device if rng is not None else z.device
+    perm = torch.argsort(torch.rand(K, B, generator=rng, device=dev), dim=1).to(z.device)
     return torch.gather(z, 1, perm.unsqueeze(-1).expand_as(z))
 
 
@@ -162,8 +164,8 @@ class MIEntropy:
     Args:
         members, x_dim, z_dim, width, depth: the statistics network (``StatisticsNet``).
         lr, betas: Adam for T (MEG trains its networks with Adam, betas (0.5, 0.9)).
-        seed: seeds the within-batch shuffles.
-        device: where T lives.
+        seed: seeds the within-batch shuffles (a ``torch.Generator`` on ``device``).
+        device: where T lives and the shuffles are drawn.
     """
 
     def __init__(self, members: int, x_dim: int, z_dim: int, *, width: int = 64, depth: int = 2,
@@ -172,7 +174,7 @@ class MIEntropy:
         _validate.positive("lr", lr)
         self.net = StatisticsNet(members, x_dim, z_dim, width=width, depth=depth).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, betas=betas)
-        self.rng = torch.Generator().manual_seed(seed)
+        self.rng = torch.Generator(device=device).manual_seed(seed)
         self.last_loss: Tensor | None = None  # T's loss in the latest update, [K]
 
     def _scores(self, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:

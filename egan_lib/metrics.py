@@ -182,7 +182,7 @@ class SamplingSpread(NamedTuple):
 
 @torch.no_grad()
 def sampling_spread(sample_fn, mixture, *, repeats: int = 100, n: int = 2500, seed: int = 0,
-                    n_std: float = 3.0) -> SamplingSpread:
+                    n_std: float = 3.0, device: torch.device | str = "cpu") -> SamplingSpread:
     r"""How much the mode statistics move from one evaluation sample to the next (chapter 6).
 
     The statistics of ``mode_stats`` are computed from a finite sample (2,500 in VEEGAN and
@@ -198,30 +198,31 @@ def sampling_spread(sample_fn, mixture, *, repeats: int = 100, n: int = 2500, se
     G-statistic of the mode histogram, close to :math:`\chi^2_{M-1}`), not 0.
 
     Args:
-        sample_fn: ``sample_fn(n, generator) -> [K, n, D]``, e.g. ``lambda n, g: G.sample(n, g)``
-            for a trained generator, or ``lambda n, g: ring.sample(n, g, members=K)`` for the data.
+        sample_fn: ``sample_fn(n, rng) -> [K, n, D]``, e.g. ``lambda n, rng: G.sample(n, rng)``
+            for a trained generator, or ``lambda n, rng: ring.sample(n, rng, members=K)`` for the data.
         mixture: the mixture with ``centers`` and ``std`` that the statistics refer to.
         repeats: number of independent draws R (at least 2).
         n: samples per draw and member.
-        seed: seeds the ``torch.Generator`` handed to ``sample_fn`` (one stream for all draws).
+        seed: seeds the ``torch.Generator`` ``rng`` handed to ``sample_fn`` (one stream for all draws).
         n_std: the high-quality radius in standard deviations, as in ``mode_stats``.
+        device: where ``rng`` draws (the CPU by default, so the draws are the same on any machine).
 
     Returns:
         ``SamplingSpread(modes, high_quality, reverse_kl)``, each ``[R, K]``.
     """
     if not callable(sample_fn):
-        raise ValueError(f"sample_fn must be a function (n, generator) -> [K, n, D], got {sample_fn!r}")
+        raise ValueError(f"sample_fn must be a function (n, rng) -> [K, n, D], got {sample_fn!r}")
     _validate.positive("repeats", repeats, integer=True)
     if repeats < 2:
         raise ValueError(f"repeats must be at least 2 to measure a spread, got {repeats}")
     _validate.positive("n", n, integer=True)
-    g = torch.Generator().manual_seed(seed)
+    rng = torch.Generator(device=device).manual_seed(seed)
     rows = []
     for _ in range(repeats):
-        x = sample_fn(n, g)
-        _validate.members_batch("sample_fn(n, generator)", x, dim=mixture.centers.shape[1])
+        x = sample_fn(n, rng)
+        _validate.members_batch("sample_fn(n, rng)", x, dim=mixture.centers.shape[1])
         if x.shape[1] != n:
-            raise ValueError(f"sample_fn(n, generator) must return n={n} samples per member, got shape {tuple(x.shape)}")
+            raise ValueError(f"sample_fn(n, rng) must return n={n} samples per member, got shape {tuple(x.shape)}")
         s = mode_stats(x, mixture, n_std=n_std)
         rows.append((s.modes, s.high_quality, s.reverse_kl))
     modes, hq, kl = (np.stack(col) for col in zip(*rows))

@@ -85,6 +85,16 @@ class MemberLinear(nn.Module):
         return f"members={self.members}, in_features={self.in_features}, out_features={self.out_features}"
 
 
+def _standard_normal(shape: tuple, rng: torch.Generator | None, device, default: torch.device) -> Tensor:
+    """``torch.randn(shape)`` drawn on ``rng``'s device (else on ``device``, else ``default``) and
+    returned on ``device`` (else ``default``): the noise of the generators."""
+    if rng is not None and not isinstance(rng, torch.Generator):
+        raise ValueError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+    target = torch.device(device) if device is not None else default
+    z = torch.randn(shape, generator=rng, device=rng.device if rng is not None else target)
+    return z.to(target)
+
+
 def _make_activation(activation: Callable[[], nn.Module]) -> nn.Module:
     if not callable(activation):
         raise ValueError(f"activation must be a callable returning an nn.Module (e.g. nn.SiLU), got {activation!r}")
@@ -147,20 +157,22 @@ class MLPGenerator(_MemberMLP):
         super().__init__(members, latent_dim, dim, width, depth, activation)
         self.latent_dim = latent_dim
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal z of shape ``[K, n, latent_dim]`` on the generator's device."""
+    def noise(self, n: int, rng: torch.Generator | None = None, *, device: torch.device | str | None = None) -> Tensor:
+        """Standard normal z of shape ``[K, n, latent_dim]``, on ``device`` (default: the net's device).
+
+        Drawn from ``rng`` on its device (a CUDA ``rng`` draws on the GPU directly; a CPU one gives
+        the same numbers on every machine), or without one from torch's global stream on ``device``.
+        """
         _validate.positive("n", n, integer=True)
-        dev = self.layers[0].weight.device
-        z = torch.randn(self.members, n, self.latent_dim, generator=generator)
-        return z.to(dev)
+        return _standard_normal((self.members, n, self.latent_dim), rng, device, self.layers[0].weight.device)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.layers(self._check_input("z", z))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` fakes per member, ``[K, n, dim]``, without a graph."""
-        return self(self.noise(n, generator))
+    def sample(self, n: int, rng: torch.Generator | None = None) -> Tensor:
+        """``n`` fakes per member, ``[K, n, dim]``, without a graph (the noise drawn as in ``noise``)."""
+        return self(self.noise(n, rng))
 
 
 class AutoencoderEnergy(nn.Module):

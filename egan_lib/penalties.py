@@ -107,18 +107,18 @@ class on_both:
 
 @dataclass(frozen=True)
 class on_interpolates:
-    """Use a penalty on random interpolates, ``fn(energy, x_real, x_fake, generator=...)``, in a recipe.
+    """Use a penalty on random interpolates, ``fn(energy, x_real, x_fake, rng=...)``, in a recipe.
 
     For ``wgan_gp`` and ``zero_centred_interpolates``. It costs one extra forward pass of the
     energy on the interpolates (the penalties on reals or fakes reuse the step's energies).
-    ``generator`` (a ``torch.Generator``) makes the interpolation weights reproducible.
+    ``rng`` (a ``torch.Generator``) makes the interpolation weights reproducible.
     """
 
     fn: Callable[..., Tensor]
-    generator: torch.Generator | None = None
+    rng: torch.Generator | None = None
 
     def __call__(self, b: PenaltyInputs) -> Tensor:
-        return self.fn(b.energy, b.x_real.detach(), b.x_fake.detach(), generator=self.generator)
+        return self.fn(b.energy, b.x_real.detach(), b.x_fake.detach(), rng=self.rng)
 
 
 def grad_sq_norm(x: Tensor, e: Tensor) -> Tensor:
@@ -184,21 +184,21 @@ def _check_real_fake(x_real, x_fake) -> None:
                          f"{tuple(x_real.shape)} and {tuple(x_fake.shape)}")
 
 
-def interpolates(x_real: Tensor, x_fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def interpolates(x_real: Tensor, x_fake: Tensor, rng: torch.Generator | None = None) -> Tensor:
     r"""Random points on the segments between reals and fakes: :math:`\hat x = \epsilon x_\text{real} + (1-\epsilon) x_\text{fake}`.
 
     One :math:`\epsilon \sim U[0, 1]` per member and sample, shared by all of that sample's
     dimensions (Gulrajani et al., 2017). ``x_real`` and ``x_fake`` are ``[K, B, ...]`` of one
     shape; they are detached, and the result is a new leaf with ``requires_grad`` set, ready
-    for ``grad_sq_norm``. With a ``generator``, :math:`\epsilon` is drawn on its device and moved
+    for ``grad_sq_norm``. With an ``rng``, :math:`\epsilon` is drawn on its device and moved
     to the data's.
     """
     _check_real_fake(x_real, x_fake)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if rng is not None and not isinstance(rng, torch.Generator):
+        raise ValueError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
     shape = tuple(x_real.shape[:2]) + (1,) * (x_real.ndim - 2)
-    dev = generator.device if generator is not None else x_real.device
-    eps = torch.rand(shape, generator=generator, device=dev, dtype=x_real.dtype).to(x_real.device)
+    dev = rng.device if rng is not None else x_real.device
+    eps = torch.rand(shape, generator=rng, device=dev, dtype=x_real.dtype).to(x_real.device)
     x_hat = eps * x_real.detach() + (1 - eps) * x_fake.detach()
     return x_hat.requires_grad_(True)
 
@@ -210,7 +210,7 @@ def _energy_at(energy, x_hat: Tensor) -> Tensor:
 
 
 def wgan_gp(energy: nn.Module, x_real: Tensor, x_fake: Tensor,
-            generator: torch.Generator | None = None) -> Tensor:
+            rng: torch.Generator | None = None) -> Tensor:
     r"""1-centred penalty on interpolates (WGAN-GP): :math:`\mathbb{E}_{\hat x}\big(\|\nabla_x U(\hat x)\| - 1\big)^2`.
 
     Gulrajani et al. (2017) ask the critic to be 1-Lipschitz by pushing its gradient norm to 1
@@ -223,19 +223,19 @@ def wgan_gp(energy: nn.Module, x_real: Tensor, x_fake: Tensor,
 
     Costs one forward pass of ``energy`` on the interpolates. Returns ``[K]``.
     """
-    x_hat = interpolates(x_real, x_fake, generator)
+    x_hat = interpolates(x_real, x_fake, rng)
     return (grad_norm(x_hat, _energy_at(energy, x_hat)) - 1).pow(2).mean(dim=1)
 
 
 def zero_centred_interpolates(energy: nn.Module, x_real: Tensor, x_fake: Tensor,
-                              generator: torch.Generator | None = None) -> Tensor:
+                              rng: torch.Generator | None = None) -> Tensor:
     r"""Zero-centred penalty on interpolates: :math:`\mathbb{E}_{\hat x}\|\nabla_x U(\hat x)\|^2`.
 
     WGAN-GP's points with R1's centre, as in Thanh-Tung et al. (2019) ("zero-centered gradient
     penalty", 0-GP). Chapter 3 compares it with R1 on reals. Costs one forward pass of
     ``energy`` on the interpolates. Returns ``[K]``.
     """
-    x_hat = interpolates(x_real, x_fake, generator)
+    x_hat = interpolates(x_real, x_fake, rng)
     return grad_sq_norm(x_hat, _energy_at(energy, x_hat)).mean(dim=1)
 
 

@@ -39,7 +39,7 @@ def test_linear_energy_penalties_are_analytic(shape):
     expected = {
         "r1": (penalties.r1(xr, er), norm ** 2),
         "r2": (penalties.r2(xf, ef), norm ** 2),
-        "wgan_gp": (penalties.wgan_gp(energy, x_real, x_fake, generator=g), (norm - 1) ** 2),
+        "wgan_gp": (penalties.wgan_gp(energy, x_real, x_fake, rng=g), (norm - 1) ** 2),
         "zero_centred_interpolates": (penalties.zero_centred_interpolates(energy, x_real, x_fake), norm ** 2),
         "wgan_div": (penalties.wgan_div(xr, er, xf, ef), norm ** 6),
         "wgan_div p=2": (penalties.wgan_div(xr, er, xf, ef, p=2), norm ** 2),
@@ -101,8 +101,8 @@ def test_quadratic_energy_on_interpolates():
     g = torch.Generator().manual_seed(0)
     x_real, x_fake = torch.randn(2, 6, 2, generator=g), torch.randn(2, 6, 2, generator=g)
     x_hat = penalties.interpolates(x_real, x_fake, torch.Generator().manual_seed(9)).detach()
-    gp = penalties.wgan_gp(energy, x_real, x_fake, generator=torch.Generator().manual_seed(9))
-    zc = penalties.zero_centred_interpolates(energy, x_real, x_fake, generator=torch.Generator().manual_seed(9))
+    gp = penalties.wgan_gp(energy, x_real, x_fake, rng=torch.Generator().manual_seed(9))
+    zc = penalties.zero_centred_interpolates(energy, x_real, x_fake, rng=torch.Generator().manual_seed(9))
     torch.testing.assert_close(gp, (x_hat.norm(dim=2) - 1).pow(2).mean(1))
     torch.testing.assert_close(zc, x_hat.pow(2).sum(2).mean(1))
 
@@ -116,7 +116,7 @@ def test_adapters_hand_the_right_batches():
     torch.testing.assert_close(penalties.on_fake(penalties.r2)(b), norm ** 2)
     torch.testing.assert_close(penalties.on_both(partial(penalties.wgan_div, p=4))(b), norm ** 4)
     torch.testing.assert_close(penalties.on_interpolates(penalties.wgan_gp)(b), (norm - 1) ** 2)
-    gp = penalties.on_interpolates(penalties.zero_centred_interpolates, generator=torch.Generator().manual_seed(0))
+    gp = penalties.on_interpolates(penalties.zero_centred_interpolates, rng=torch.Generator().manual_seed(0))
     torch.testing.assert_close(gp(b), norm ** 2)
 
 
@@ -142,8 +142,8 @@ def test_penalties_reject_bad_input():
         penalties.wgan_gp(energy, x_real, x_fake[:, :3])
     with pytest.raises(ValueError, match="x_fake"):
         penalties.zero_centred_interpolates(energy, x_real, x_fake[0])
-    with pytest.raises(ValueError, match="generator"):
-        penalties.interpolates(x_real, x_fake, generator=0)
+    with pytest.raises(ValueError, match="rng"):
+        penalties.interpolates(x_real, x_fake, rng=0)
     with pytest.raises(ValueError, match="energy"):
         penalties.wgan_gp("not a net", x_real, x_fake)
     xr, er = _with_energy(energy, x_real)

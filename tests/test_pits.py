@@ -42,7 +42,7 @@ def test_minima_at_the_centres_and_the_deeper_pit_is_lower():
 
 
 def test_smooth_min_is_within_tau_log_m_of_the_hard_min():
-    U = energies.PitsEnergy.random(3, generator=torch.Generator().manual_seed(1))
+    U = energies.PitsEnergy.random(3, rng=torch.Generator().manual_seed(1))
     x = 4 * torch.rand(3, 500, 2, generator=torch.Generator().manual_seed(2)) - 2
     hard = U.bowls(x).min(dim=-1).values
     e = U(x)
@@ -59,7 +59,7 @@ def test_the_border_of_two_pits_of_one_width_sits_nearer_the_shallower_one():
 
 
 def test_pit_of_gives_the_pit_that_small_gradient_steps_reach():
-    U = energies.PitsEnergy.random(4, generator=torch.Generator().manual_seed(3))
+    U = energies.PitsEnergy.random(4, rng=torch.Generator().manual_seed(3))
     x0 = 8 * torch.rand(4, 400, 2, generator=torch.Generator().manual_seed(4)) - 4
     start, _ = U.pit_of(x0)
     r = particles.roll(U, x0, steps=400, lr=0.05)  # lr * curvature = 0.1: close to gradient flow
@@ -72,7 +72,7 @@ def test_pit_of_gives_the_pit_that_small_gradient_steps_reach():
 
 
 def test_members_are_independent_layouts():
-    U = energies.PitsEnergy.random(3, generator=torch.Generator().manual_seed(5))
+    U = energies.PitsEnergy.random(3, rng=torch.Generator().manual_seed(5))
     assert not torch.allclose(U.centers[0], U.centers[1]) and not torch.allclose(U.depths[0], U.depths[1])
     x = torch.randn(3, 50, 2, generator=torch.Generator().manual_seed(6))
     e = U(x)
@@ -99,7 +99,7 @@ def test_the_layout_is_frozen_and_moves_with_to():
 
 
 def test_random_layouts_are_well_separated_pits():
-    U = energies.PitsEnergy.random(8, generator=torch.Generator().manual_seed(7))
+    U = energies.PitsEnergy.random(8, rng=torch.Generator().manual_seed(7))
     c = U.centers.detach()
     e = U(c)
     torch.testing.assert_close(e, -U.depths.detach(), atol=1e-4, rtol=0)  # U(c_m) = -d_m
