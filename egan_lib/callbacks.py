@@ -12,6 +12,7 @@ before anything else looks at it.
 * ``Snapshots`` stores fakes (and the energy landscape) for figures and animations;
 * ``Schedule`` steps learning-rate schedulers (any ``torch.optim.lr_scheduler``) once per step;
 * ``EMA`` keeps an exponential moving average of the generator's weights;
+* ``ChangeRecipe`` changes the recipe from a given step on;
 * ``ProgressBar`` shows tqdm;
 * ``checkpoints.Checkpoints`` (its own module) saves everything a run needs to resume exactly, and resumes.
 """
@@ -19,6 +20,7 @@ before anything else looks at it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,7 +32,7 @@ from . import _validate
 from .nets import energy_on_grid
 
 __all__ = ["STOP", "Callback", "Snapshot", "History", "DivergenceGuard", "Log", "Snapshots", "Schedule",
-           "EMA", "ProgressBar"]
+           "EMA", "ChangeRecipe", "ProgressBar"]
 
 STOP = "stop"  # what on_step returns to end the run
 
@@ -246,6 +248,23 @@ class EMA(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
+
+
+class ChangeRecipe(Callback):
+    """From step ``at`` on, train with the recipe changed by ``changes`` (for example
+    ``ChangeRecipe(7000, entropy_weight=0.0)`` switches the entropy term off for the last steps)."""
+
+    def __init__(self, at: int, **changes):
+        self.at = _validate.positive("at", at, integer=True)
+        self.changes = changes
+
+    def on_start(self, run) -> None:
+        if run.step >= self.at:  # a run resumed after the change
+            self.on_step(run)
+
+    def on_step(self, run):
+        if run.step >= self.at and run.recipe is run.initial_recipe:
+            run.recipe = dataclasses.replace(run.recipe, **self.changes)
 
 
 class ProgressBar(Callback):

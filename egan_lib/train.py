@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _validate, losses
-from .callbacks import STOP, DivergenceGuard, EMA, History, Log, ProgressBar, Schedule, Snapshot, Snapshots
+from .callbacks import STOP, ChangeRecipe, DivergenceGuard, EMA, History, Log, ProgressBar, Schedule, Snapshot, Snapshots
 from .checkpoints import CheckpointError, Checkpoints, state_tensors
 from .entropy import EntropyEstimator
 from .nets import frozen
@@ -33,7 +33,7 @@ from .penalties import PenaltyInputs
 __all__ = ["Recipe", "dig_step", "jump_step", "Run", "train", "describe",
            # the callbacks, for `train.Snapshots(...)` and friends
            "History", "Snapshot", "Snapshots", "Schedule", "EMA", "Checkpoints", "CheckpointError",
-           "DivergenceGuard", "Log", "ProgressBar", "state_tensors"]
+           "DivergenceGuard", "Log", "ProgressBar", "ChangeRecipe", "state_tensors"]
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class Run:
     real: object  # the data: sample(n, rng, members=K)
     opt_e: torch.optim.Optimizer
     opt_g: torch.optim.Optimizer | None  # None when the fakes are fixed
-    recipe: Recipe
+    recipe: Recipe  # a callback may change it during the run (callbacks.ChangeRecipe)
     steps: int  # the run ends after this step
     batch: int  # real and fake samples per member per step
     seed: int  # seeds the data and noise stream
@@ -189,6 +189,7 @@ class Run:
             raise ValueError(f"generator has {self.generator.members} members but energy has {self.members}")
         self.device = next(self.energy.parameters()).device
         self.rng = self.make_rng(self.seed)
+        self.initial_recipe = self.recipe
 
     def make_rng(self, seed: int) -> torch.Generator:
         """A random stream on the nets' device: data and noise are drawn there, never copied over."""
@@ -209,7 +210,7 @@ class Run:
     def setup(self) -> dict:
         """What a checkpoint must agree with to be resumed by this run."""
         return {"members": self.members, "batch": self.batch, "seed": self.seed, "fixed_fakes": self.fixed_fakes,
-                "recipe": describe(self.recipe)}
+                "recipe": describe(self.initial_recipe)}
 
 
 def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
@@ -242,11 +243,11 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
 
     for step in range(run.step + 1, steps + 1):
         run.step = step
-        for _ in range(recipe.dig_per_jump):  # digging: eq. (1) (plus the penalty) on fresh batches
-            out = dig_step(energy, opt_e, run.real_batch(), run.fake_batch(), recipe, step=run.digs)
+        for _ in range(run.recipe.dig_per_jump):  # digging: eq. (1) (plus the penalty) on fresh batches
+            out = dig_step(energy, opt_e, run.real_batch(), run.fake_batch(), run.recipe, step=run.digs)
             run.digs += 1
         if not run.fixed_fakes:  # jumping: eq. (3) against the frozen energy
-            out.update(jump_step(energy, generator, opt_g, run.noise(), recipe))
+            out.update(jump_step(energy, generator, opt_g, run.noise(), run.recipe))
         run.out = out
         if any(cb.on_step(run) == STOP for cb in run.callbacks):  # stops at the first callback that says so
             break

@@ -233,3 +233,20 @@ def test_every_tensor_of_a_training_step_is_made_on_the_nets_device():
     finally:
         torch.set_default_device(None)
     assert seen.seen == {"cpu"}, seen.seen
+
+
+def test_change_recipe_switches_the_entropy_term_off_and_resumes(tmp_path):
+    from egan_lib import entropy
+    cfg = SMALL.replace(steps=30, recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0,
+                                                      entropy=entropy.KNNEntropy(), entropy_weight=0.1))
+    h = cfg.build().train(data.ring(), progress=False, log_every=5, callbacks=[train.ChangeRecipe(21, entropy_weight=0.0)])
+    straight = cfg.build()
+    straight.train(data.ring(), progress=False, steps=20)
+    assert h.steps[-1] == 30
+    # resumed after the switch: the checkpoint compares the recipe the run started with
+    cb = lambda: [train.ChangeRecipe(21, entropy_weight=0.0), train.Checkpoints(tmp_path, 25, verbose=False)]  # noqa: E731
+    a = cfg.build()
+    a.train(data.ring(), progress=False, callbacks=cb())
+    b = cfg.build()
+    b.train(data.ring(), progress=False, callbacks=cb(), steps=30)
+    assert all(torch.equal(x, y) for x, y in zip(train.state_tensors(a.generator), train.state_tensors(b.generator)))
