@@ -37,16 +37,13 @@ import numpy as np
 import torch
 
 import _common
-from egan_lib import data, entropy, losses, metrics, nets, penalties, presets, train
+from egan_lib import data, entropy, losses, metrics, nets, penalties, presets, published, train
 
 P = presets.full
-PUBLISHED = [  # DESIGN.md section 8: (label, modes, high quality %, reverse KL or None)
-    ("GAN (PacGAN paper)", 17.3, 94.8, 0.70),
-    ("ALI (PacGAN paper)", 24.1, 95.7, 0.14),
-    ("PacGAN4 (PacGAN paper)", 24.8, 93.6, 0.04),
-    ("VEEGAN (VEEGAN paper)", 24.6, 40.0, None),
-]
-GOAL = {"modes": 25, "high_quality": 93.6, "reverse_kl": 0.04}  # every member; beat PacGAN4
+# egan_lib.published: (label, modes, high quality %, reverse KL or None) of the grid of 25
+PUBLISHED = [(r.label, r.modes, r.high_quality, r.reverse_kl) for r in published.GRID]
+PACGAN4 = next(r for r in published.GRID if r.method == "PacGAN4")
+GOAL = {"modes": 25, "high_quality": PACGAN4.high_quality, "reverse_kl": PACGAN4.reverse_kl}  # every member; beat PacGAN4
 
 
 def make_estimator(name: str, members: int, latent_dim: int, width: int, seed: int, device):
@@ -188,7 +185,8 @@ def main() -> None:
     for r in results:
         print(f"{r['config']}: per member modes {r.get('modes')}, HQ {np.round(r.get('high_quality', []), 1).tolist()}, "
               f"rKL {np.round(r.get('reverse_kl', []), 3).tolist()}")
-        print(f"  goal (25 modes, HQ > 93.6 %, rKL < 0.04) met by every member: {r['summary']['goal_met_by_every_member']}; "
+        print(f"  goal ({GOAL['modes']} modes, HQ > {GOAL['high_quality']} %, rKL < {GOAL['reverse_kl']}) met by every member: "
+              f"{r['summary']['goal_met_by_every_member']}; "
               f"by the mean (all members 25 modes): {r['summary']['goal_met_on_average']}")
 
     out = Path(args.out)
