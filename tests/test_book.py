@@ -112,4 +112,4 @@ def test_readme_example_runs():
     example = text.split("## The library in five lines")[1].split("```python")[1].split("```")[0]
     scope: dict = {}
     exec(compile(example, "README example", "exec"), scope)
-    assert scope["history"].steps[-1] == 200
+    assert scope["history"].steps[-1] == 200 and scope["run"].config.seed == 0
