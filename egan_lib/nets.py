@@ -240,13 +240,13 @@ def energy_on_grid(energy: nn.Module, extent, res: int, *, chunk: int = 16384):
         raise ValueError(f"extent must be (xmin, xmax, ymin, ymax) with min < max, got {extent!r}")
     _validate.positive("res", res, integer=True)
     param = next(energy.parameters())
-    xs = torch.linspace(extent[0], extent[1], res)
-    ys = torch.linspace(extent[2], extent[3], res)
+    xs = torch.linspace(extent[0], extent[1], res, device=param.device)  # made where the energy lives
+    ys = torch.linspace(extent[2], extent[3], res, device=param.device)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(param.device, param.dtype)
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(param.dtype)
     members = energy.members
     out = [energy(p.expand(members, -1, -1)) for p in pts.split(chunk)]
-    return xs, ys, torch.cat(out, dim=1).reshape(members, res, res).cpu()
+    return xs.cpu(), ys.cpu(), torch.cat(out, dim=1).reshape(members, res, res).cpu()
 
 
 @torch.no_grad()

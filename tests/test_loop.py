@@ -225,11 +225,11 @@ def test_every_tensor_of_a_training_step_is_made_on_the_nets_device():
     # noise, a randint for the data) lands on `meta`; the nets live on the CPU, so such a tensor would
     # be a host/device mix-up on a GPU machine.
     cfg = SMALL.replace(steps=3, schedule=gan.LinearDecay(), ema=0.9)
-    g = cfg.build("cpu")
+    g, ring = cfg.build("cpu"), data.ring()
     torch.set_default_device("meta")
     try:
         with _Devices() as seen:
-            g.train(data.ring(), progress=False, callbacks=[train.Snapshots(2, samples=4, grid=((-1, 1, -1, 1), 4))])
+            g.train(ring, progress=False, callbacks=[train.Snapshots(2, samples=4, grid=((-1, 1, -1, 1), 4))])
     finally:
         torch.set_default_device(None)
     assert seen.seen == {"cpu"}, seen.seen
