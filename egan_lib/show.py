@@ -1,6 +1,6 @@
 r"""Code as the reader sees it: a library function's algorithm, with its formula above it.
 
-A chapter shows the library's own code, never a pasted copy (DESIGN.md section 5). Printing
+A chapter shows the library's own code, never a pasted copy. Printing
 ``inspect.getsource(f)`` shows everything in the file: the docstring with its raw reST, and the
 argument checks that make up half of many functions. ``source(f)`` shows what the chapter is
 about instead::
@@ -33,7 +33,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-__all__ = ["Source", "source", "code", "docstring_math", "rest_to_markdown"]
+__all__ = ["Source", "source", "code", "docstring_math", "rest_to_markdown", "glue"]
 
 #: Exceptions whose ``raise`` marks an ``if`` as an argument check.
 ARGUMENT_ERRORS = frozenset({"ValueError", "TypeError"})
@@ -409,3 +409,15 @@ def _needs_aligned(eq: str) -> bool:
             break
         flat = new
     return "\\\\" in flat or re.search(r"(?<!\\)&", flat) is not None
+
+
+def glue(name: str, value, *, display: bool = False) -> None:
+    """Hand a number measured in this run to the book's prose (myst-nb's ``glue``; in the text,
+    ``{glue:text}`name:.1f```). Where myst-nb is not installed (Colab, a bare Jupyter), it does
+    nothing: the prose then shows the reference and the cell's printed output holds the number."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=display)
+

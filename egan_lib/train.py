@@ -236,20 +236,22 @@ def train(energy: nn.Module, generator, real, *, steps: int, batch: int,
     run = Run(energy, generator, real, opt_e, opt_g, recipe, steps, batch, seed)
     _validate.positive("log_every", log_every, integer=True)
     bar = [ProgressBar(desc, every=log_every)] if progress else []
-    run.callbacks = sorted([DivergenceGuard(log_every), Log(log_every), *callbacks, *bar], key=lambda c: c.order)
-    for cb in reversed(run.callbacks):  # checkpoints start first: a resumed run is restored before the rest
+    run.callbacks = [DivergenceGuard(log_every), Log(log_every), *callbacks, *bar]
+    run.callbacks.sort(key=lambda cb: cb.order)  # guard, log, yours, progress bar, checkpoints
+    for cb in reversed(run.callbacks):  # checkpoints start first: a resumed run is restored
         cb.on_start(run)
     run.start_step, run.started = run.step, time.perf_counter()
 
     for step in range(run.step + 1, steps + 1):
         run.step = step
-        for _ in range(run.recipe.dig_per_jump):  # digging: eq. (1) (plus the penalty) on fresh batches
-            out = dig_step(energy, opt_e, run.real_batch(), run.fake_batch(), run.recipe, step=run.digs)
+        for _ in range(run.recipe.dig_per_jump):  # digging: eq. (1) and the penalty, fresh batches
+            x_real, x_fake = run.real_batch(), run.fake_batch()
+            out = dig_step(energy, opt_e, x_real, x_fake, run.recipe, step=run.digs)
             run.digs += 1
         if not run.fixed_fakes:  # jumping: eq. (3) against the frozen energy
             out.update(jump_step(energy, generator, opt_g, run.noise(), run.recipe))
         run.out = out
-        if any(cb.on_step(run) == STOP for cb in run.callbacks):  # stops at the first callback that says so
+        if any(cb.on_step(run) == STOP for cb in run.callbacks):  # the first STOP ends the run
             break
 
     run.history.seconds += time.perf_counter() - run.started

@@ -258,3 +258,16 @@ def test_it_displays_as_markdown_in_ipython():
 def test_bad_arguments_raise_value_error_naming_them(call, name):
     with pytest.raises(ValueError, match=name.replace("[", r"\[").replace("]", r"\]")):
         call()
+
+
+def test_glue_hands_a_value_to_myst_nb_or_does_nothing(monkeypatch):
+    import sys
+    import types
+    got = {}
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=True: got.update({name: (value, display)})
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    show.glue("x", 1.5)
+    assert got == {"x": (1.5, False)}
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # not installed: import fails
+    assert show.glue("y", 2.0) is None
