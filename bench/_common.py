@@ -42,10 +42,19 @@ def machine() -> dict:
     return info
 
 
-def write(name: str, payload: dict) -> Path:
-    """Write ``payload`` (plus the machine) to ``bench/results/<name>.json``; return the path."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def add_out(parser) -> None:
+    """The ``--out DIR`` option of every bench script: where its JSON goes (a smoke run points it at a
+    temporary folder, so the stored results in bench/results are only ever real measurements)."""
+    parser.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
+                        help="folder to write the JSON to (default bench/results)")
+
+
+def write(name: str, payload: dict, out: str | Path | None = None) -> Path:
+    """Write ``payload`` (plus the machine) to ``<out>/<name>.json`` (default ``bench/results``);
+    return the path."""
+    folder = Path(out) if out is not None else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=1) + "\n")
     return path
 

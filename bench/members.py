@@ -3,12 +3,13 @@ against K single-member runs one after another.
 
     python bench/members.py [--sizes quick|full]
 
-Each member is a full quick-preset ring GAN (eq. (1) + R1, Adam), so K members are K seeds.
+Each member is the book's default ring GAN at the preset's sizes (``gan.default``: eq. (1) + R1, Adam),
+so K members are K seeds.
 One step of a K = 1 run is timed in every round next to the batched runs; K sequential runs cost
 K times that (the runs share nothing, so that is exactly their wall time). Reported: time per step
 at K relative to K = 1 ("cost x") and the speed-up over the sequential loop (K / cost). Goal on a
 2-core CPU (issue 6): K = 32 costs at most 4 x one member (8 x the sequential throughput); on a GPU
->= 25 x at K = 64. Writes bench/results/members-<sizes>-<device>.json.
+>= 25 x at K = 64. Writes bench/results/members-<sizes>-<device>.json (``--out DIR``: elsewhere).
 """
 
 from __future__ import annotations
@@ -19,23 +20,17 @@ import time
 import torch
 
 import _common
-from egan_lib import data, nets, penalties, presets, train
+from egan_lib import data, gan, presets
 
 MEMBERS = (1, 4, 16, 32, 64)
 
 
 def seconds_per_step(K: int, P: presets.Preset, steps: int, device, batch: int | None = None) -> float:
-    torch.manual_seed(0)
-    E = nets.MLPEnergy(K, width=P.width, depth=P.depth).to(device)
-    G = nets.MLPGenerator(K, latent_dim=P.latent_dim, width=P.width, depth=P.depth).to(device)
-    recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)
-    args = dict(steps=steps, batch=batch or P.batch, recipe=recipe, progress=False,
-                opt_e=torch.optim.Adam(E.parameters(), 1e-3, betas=(0.0, 0.9)),
-                opt_g=torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.9)))
-    train.train(E, G, data.ring(), **{**args, "steps": 3})  # warm-up (allocator, kernels)
+    run = gan.default(P, members=K, steps=steps, batch=batch or P.batch).build(device)
+    run.train(data.ring(), steps=3, progress=False)  # warm-up (allocator, kernels)
     _common.sync(device)
     t0 = time.perf_counter()
-    train.train(E, G, data.ring(), **args)
+    run.train(data.ring(), progress=False)
     _common.sync(device)
     return (time.perf_counter() - t0) / steps
 
@@ -49,6 +44,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: the preset's)")
     ap.add_argument("--profile", type=int, default=0, metavar="K",
                     help="also profile K members (torch.profiler): where the time goes, and the matmul FLOP rate")
+    _common.add_out(ap)
     args = ap.parse_args()
     P = presets.PRESETS[args.sizes]
     device = presets.device()
@@ -93,7 +89,7 @@ def main() -> None:
     name = f"members-{args.sizes}-{'gpu' if device.type == 'cuda' else 'cpu'}"
     if args.threads:
         name += f"-{args.threads}threads"
-    print("wrote", _common.write(name, payload))
+    print("wrote", _common.write(name, payload, args.out))
 
 
 def profile(K: int, P: presets.Preset, steps: int, device) -> dict:

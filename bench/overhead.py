@@ -3,14 +3,16 @@ hand-written PyTorch loop doing the same math with the same nets, side by side.
 
     python bench/overhead.py
 
-Both do, per step, with R1 (gamma = 2) on the real batch: draw a real batch from the ring and a fake
-batch from G, the energy step of eq. (1) + (gamma/2) * E||grad U(x_real)||^2, then the generator step
-of eq. (3) with U frozen; Adam (1e-3, betas (0, 0.9)) on both nets. The minimal loop is what one would
+Both do, per step, the book's default recipe (R1 on the real batch): draw a real batch from the ring and
+a fake batch from G, the energy step of eq. (1) + (gamma/2) * E||grad U(x_real)||^2, then the generator
+step of eq. (3) with U frozen. The minimal loop is what one would
 write by hand in a script (no metrics, no progress bar, no divergence guard, no checks); the library
 run is ``train.train`` with its defaults (metrics logged and checked every 10 steps), without the
-progress bar. Rounds alternate the two, with fresh nets built from the same seed, and the ratio of
-the medians is reported for the quick preset's sizes (where Python overhead shows most) and for the
-full preset's widths. Goal (issue 6): egan_lib / minimal <= 1.10. Writes bench/results/overhead.json.
+progress bar. Both take their nets and optimisers from the book's default set-up (``gan.default``):
+only the loop differs. Rounds alternate the two, with fresh nets built from the same seed, and the ratio
+of the medians is reported for the quick preset's sizes (where Python overhead shows most) and for the
+full preset's widths. Goal (issue 6): egan_lib / minimal <= 1.10. Writes bench/results/overhead.json
+(``--out DIR``: elsewhere).
 """
 
 from __future__ import annotations
@@ -21,36 +23,25 @@ import time
 import torch
 
 import _common
-from egan_lib import data, nets, penalties, presets, train
-
-GAMMA = 2.0
+from egan_lib import data, gan, penalties, presets, train
 
 
-def build(K, width, depth, latent, seed=0):
-    torch.manual_seed(seed)
-    E = nets.MLPEnergy(K, width=width, depth=depth)
-    G = nets.MLPGenerator(K, latent_dim=latent, width=width, depth=depth)
-    opt_e = torch.optim.Adam(E.parameters(), 1e-3, betas=(0.0, 0.9))
-    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.9))
-    return E, G, opt_e, opt_g
-
-
-def run_library(cfg, steps):
-    E, G, opt_e, opt_g = build(**cfg["nets"])
-    recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=GAMMA)
+def run_library(cfg: gan.GAN2D, steps):
+    run = cfg.build()
     t0 = time.perf_counter()
-    train.train(E, G, data.ring(), steps=steps, batch=cfg["batch"], opt_e=opt_e, opt_g=opt_g,
-                recipe=recipe, progress=False)
+    run.train(data.ring(), steps=steps, progress=False)
     _common.sync()
     return (time.perf_counter() - t0) / steps
 
 
-def run_minimal(cfg, steps):
-    E, G, opt_e, opt_g = build(**cfg["nets"])
+def run_minimal(cfg: gan.GAN2D, steps):
+    # the same nets and optimisers as the library run; the loop below is the hand-written one
+    run = cfg.build()
+    E, G, opt_e, opt_g = run.energy, run.generator, run.opt_e, run.opt_g
     ring = data.ring()
     centers, std = ring.centers, ring.std
-    K, B, L = E.members, cfg["batch"], G.latent_dim
-    rng = torch.Generator().manual_seed(0)
+    K, B, L, GAMMA = E.members, cfg.batch, G.latent_dim, cfg.recipe.gamma
+    rng = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
     for _ in range(steps):
         # energy step: eq. (1) + (gamma / 2) R1 on the reals
@@ -79,21 +70,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=200)
+    _common.add_out(ap)
     args = ap.parse_args()
-    q, f = presets.quick, presets.full
-    presets.use_cpu_threads(q)
-    configs = {
-        "quick": {"nets": dict(K=q.members, width=q.width, depth=q.depth, latent=q.latent_dim), "batch": q.batch},
-        "full widths": {"nets": dict(K=f.members, width=f.width, depth=f.depth, latent=f.latent_dim), "batch": f.batch},
-    }
+    presets.use_cpu_threads(presets.quick)
+    configs = {"quick": gan.default(presets.quick), "full widths": gan.default(presets.full)}
     rows = {}
     for name, cfg in configs.items():
+        # the minimal loop computes eq. (1) + (gamma / 2) R1 on the reals, one energy step per generator step
+        if cfg.recipe != train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=cfg.recipe.gamma):
+            raise SystemExit(f"the minimal loop does not compute the default recipe any more: {cfg.recipe}")
         steps = args.steps if name == "quick" else max(args.steps // 10, 10)
         run_minimal(cfg, 5), run_library(cfg, 5)  # warm-up
         t = _common.interleaved({"egan_lib": lambda: run_library(cfg, steps),
                                  "minimal": lambda: run_minimal(cfg, steps)}, args.rounds)
         lib, mini = _common.median(t["egan_lib"]), _common.median(t["minimal"])
-        rows[name] = {"config": cfg, "steps": steps, "seconds_per_step": t,
+        sizes = {"nets": dict(K=cfg.members, width=cfg.width, depth=cfg.depth, latent=cfg.latent_dim),
+                 "batch": cfg.batch}
+        rows[name] = {"config": sizes, "steps": steps, "seconds_per_step": t,
                       "egan_lib_ms": 1e3 * lib, "minimal_ms": 1e3 * mini, "ratio": lib / mini}
     print(f"one training step (energy + generator, R1 on), median of {args.rounds} interleaved rounds, "
           f"{torch.get_num_threads()} thread(s)")
@@ -102,7 +95,7 @@ def main() -> None:
         n = r["config"]["nets"]
         print(f"{name:>12}{n['K']:>4}{n['width']:>7}{r['config']['batch']:>7}{r['egan_lib_ms']:>13.2f}"
               f"{r['minimal_ms']:>12.2f}{r['ratio']:>8.3f}  {'met' if r['ratio'] <= 1.10 else 'NOT met'}")
-    print("wrote", _common.write("overhead", {"rows": rows, "goal": 1.10}))
+    print("wrote", _common.write("overhead", {"rows": rows, "goal": 1.10}, args.out))
 
 
 if __name__ == "__main__":

@@ -2,32 +2,33 @@
 penalty, R1 on every energy step, and lazy R1 every 4 and every 16 steps (weight scaled by the
 interval, StyleGAN2's rule), trained side by side in one run, with each one's final mode statistics.
 
-    python bench/penalty_cost.py [--members K] [--rounds R]
+    python bench/penalty_cost.py [--members K] [--rounds R] [--out DIR]
 
-Each configuration trains the same initial nets (quick-preset sizes, eq. (1), gamma = 2, Adam
-(1e-3, (0, 0.9))) for R rounds of 96 steps; the rounds alternate the configurations, so load from
-other processes hits all of them alike. Goal (issue 6): lazy R1 every 16 steps within 1.10 x the
-time per step of no penalty, at equal mode statistics. Writes bench/results/penalty_cost.json.
+Each configuration is the book's default set-up at quick-preset sizes (``gan.default``: eq. (1) + R1,
+Adam) with only the penalty schedule changed; all train the same initial nets for R rounds of 96
+steps; the rounds alternate the configurations, so load from other processes hits all of them alike. Goal (issue 6): lazy R1 every 16 steps within 1.10 x the
+time per step of no penalty, at equal mode statistics. Writes bench/results/penalty_cost.json
+(``--out DIR``: elsewhere).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
 
 import _common
-from egan_lib import data, metrics, nets, penalties, presets, train
+from egan_lib import data, gan, metrics, presets
 
 ROUND_STEPS = 96  # a multiple of 16: every round restarts the lazy schedules in step
-GAMMA = 2.0
-R1 = penalties.on_real(penalties.r1)
+DEFAULT = gan.GAN2D().recipe  # the book's default: eq. (1) + (gamma / 2) R1 on the reals
 RECIPES = {
-    "none": train.Recipe(),
-    "R1": train.Recipe(penalty=R1, gamma=GAMMA),
-    "R1 lazy 4": train.Recipe(penalty=R1, gamma=GAMMA, penalty_every=4),
-    "R1 lazy 16": train.Recipe(penalty=R1, gamma=GAMMA, penalty_every=16),
+    "none": dataclasses.replace(DEFAULT, penalty=None, gamma=0.0),
+    "R1": DEFAULT,
+    "R1 lazy 4": dataclasses.replace(DEFAULT, penalty_every=4),
+    "R1 lazy 16": dataclasses.replace(DEFAULT, penalty_every=16),
 }
 
 
@@ -36,30 +37,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=P.steps // ROUND_STEPS)
+    _common.add_out(ap)
     args = ap.parse_args()
     presets.use_cpu_threads(P)
     K, ring = args.members, data.ring()
     runs = {}
-    for name in RECIPES:
-        torch.manual_seed(0)  # the same initial nets for every configuration
-        U = nets.MLPEnergy(K, width=P.width, depth=P.depth)
-        G = nets.MLPGenerator(K, latent_dim=P.latent_dim, width=P.width, depth=P.depth)
-        runs[name] = dict(U=U, G=G, opt_e=torch.optim.Adam(U.parameters(), 1e-3, betas=(0.0, 0.9)),
-                          opt_g=torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.9)),
-                          seconds=[], stopped=None)
+    for name, recipe in RECIPES.items():  # the same initial nets (init_seed) for every configuration
+        runs[name] = dict(gan=gan.default(P, members=K, recipe=recipe).build(), seconds=[], stopped=None)
     for r in range(args.rounds):
         for name, run in runs.items():
             if run["stopped"]:
                 continue
-            h = train.train(run["U"], run["G"], ring, steps=ROUND_STEPS, batch=P.batch, opt_e=run["opt_e"],
-                            opt_g=run["opt_g"], recipe=RECIPES[name], seed=1000 + r, progress=False)
+            h = run["gan"].train(ring, steps=ROUND_STEPS, seed=1000 + r, progress=False)
             run["seconds"].append(h.seconds)
             run["stopped"] = h.stopped
-    z = runs["none"]["G"].noise(P.eval_samples, torch.Generator().manual_seed(12345))
+    z = runs["none"]["gan"].generator.noise(P.eval_samples, torch.Generator().manual_seed(12345))
     rows = {}
     for name, run in runs.items():
         with torch.no_grad():
-            s = metrics.mode_stats(run["G"](z), ring)
+            s = metrics.mode_stats(run["gan"].generator(z), ring)
         # per-round times: the median round is robust to a burst of load on the machine
         ms = 1e3 * float(np.median(run["seconds"])) / ROUND_STEPS
         rows[name] = {"ms_per_step": ms, "round_seconds": run["seconds"], "stopped": run["stopped"],
@@ -80,7 +76,7 @@ def main() -> None:
           f"{'met' if lazy['cost'] <= 1.10 else 'NOT met'}; modes {np.mean(lazy['modes']):.2f} vs "
           f"R1 every step {np.mean(rows['R1']['modes']):.2f} and none {np.mean(rows['none']['modes']):.2f}")
     print("wrote", _common.write("penalty_cost", {"members": K, "round_steps": ROUND_STEPS,
-                                                  "rounds": args.rounds, "rows": rows}))
+                                                  "rounds": args.rounds, "rows": rows}, args.out))
 
 
 if __name__ == "__main__":
