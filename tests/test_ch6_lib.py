@@ -135,14 +135,11 @@ def test_sampling_spread_rejects_bad_arguments(kwargs, match):
 def test_animate_training_side_by_side_with_a_title_per_frame():
     import matplotlib
     matplotlib.use("Agg")
-    from egan_lib import plot, train
+    from egan_lib import gan, plot, train
 
     ring = data.ring()
-    torch.manual_seed(0)
-    U, G = nets.MLPEnergy(2, width=8, depth=1), nets.MLPGenerator(2, width=8, depth=1)
-    hist = train.train(U, G, ring, steps=4, batch=8, opt_e=torch.optim.SGD(U.parameters(), lr=1e-3),
-                       opt_g=torch.optim.SGD(G.parameters(), lr=1e-3), progress=False,
-                       callbacks=[train.Snapshots(2, samples=50, grid=(ring.extent(), 10))])
+    run = gan.GAN2D(members=2, width=8, depth=1, steps=4, batch=8).build()
+    hist = run.train(ring, progress=False, callbacks=[train.Snapshots(2, samples=50, grid=(ring.extent(), 10))])
     seen = []
     html = plot.animate_training(hist, member=[1, 0], fakes=10,
                                  title=lambda i, k: seen.append((i, k)) or f"frame {i}, member {k}")

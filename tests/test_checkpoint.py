@@ -5,7 +5,7 @@ is left untouched."""
 import pytest
 import torch
 
-from egan_lib import data, entropy, nets, penalties, train
+from egan_lib import data, entropy, gan, penalties, train
 
 STEPS, EVERY, BATCH = 60, 20, 32
 # zero-centred penalty on interpolates: its mixing weights come from torch's global random state,
@@ -14,21 +14,22 @@ RECIPE = train.Recipe(penalty=penalties.on_interpolates(penalties.zero_centred_i
                       entropy=entropy.KNNEntropy(), entropy_weight=0.01)
 
 
-def _setup(seed=0, members=2, width=16):
-    torch.manual_seed(seed)
-    E = nets.MLPEnergy(members, width=width, depth=2)
-    G = nets.MLPGenerator(members, latent_dim=3, width=width, depth=2)
-    opt_e = torch.optim.Adam(E.parameters(), 1e-3, betas=(0.5, 0.9))
-    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.9))
-    return E, G, opt_e, opt_g
+OPT = gan.Opt(torch.optim.Adam, 1e-3, {"betas": (0.5, 0.9)})  # momentum: the optimisers' state must resume too
+
+
+def _setup(init_seed=0, **changes) -> gan.GAN:
+    """A small 2D GAN; ``init_seed`` seeds its initial nets and torch's global random state (a session)."""
+    torch.manual_seed(init_seed)
+    cfg = gan.GAN2D(members=2, width=16, depth=2, latent_dim=3, opt_e=OPT, opt_g=OPT, recipe=RECIPE,
+                    batch=BATCH, seed=3, init_seed=init_seed)
+    return cfg.replace(**changes).build()
 
 
 def _run(directory, setup=None, steps=STEPS, keep=2):
-    E, G, opt_e, opt_g = setup or _setup()
-    h = train.train(E, G, data.ring(), steps=steps, batch=BATCH, opt_e=opt_e, opt_g=opt_g, recipe=RECIPE,
-                    seed=3, log_every=5, progress=False,
-                    callbacks=[train.Snapshots(30, samples=8), train.Checkpoints(directory, EVERY, keep=keep)])
-    return h, E, G, opt_e, opt_g
+    run = setup or _setup()
+    h = run.train(data.ring(), steps=steps, log_every=5, progress=False,
+                  callbacks=[train.Snapshots(30, samples=8), train.Checkpoints(directory, EVERY, keep=keep)])
+    return h, run.energy, run.generator, run.opt_e, run.opt_g
 
 
 class _Interrupt(Exception):
@@ -54,7 +55,7 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
     assert [f.name for f in sorted((tmp_path / "b").iterdir())] == ["step-00000020.pt", "step-00000040.pt"]
 
     torch.manual_seed(12345)  # a fresh session: other global random state, other initial nets
-    h_b, *objs_b = _run(tmp_path / "b", setup=_setup(seed=99))
+    h_b, *objs_b = _run(tmp_path / "b", setup=_setup(init_seed=99))
     for a, b in zip(train.state_tensors(*objs_a), train.state_tensors(*objs_b), strict=True):
         assert torch.equal(a, b)
     assert h_b.steps == h_a.steps
@@ -71,7 +72,7 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
 
 def test_a_finished_run_resumes_to_more_steps(tmp_path):
     _run(tmp_path, steps=40)
-    h, *_ = _run(tmp_path, setup=_setup(seed=5), steps=STEPS)
+    h, *_ = _run(tmp_path, setup=_setup(init_seed=5), steps=STEPS)
     assert h.steps[0] == 5 and h.steps[-1] == STEPS  # the history of the first 40 steps came back too
 
 
@@ -117,18 +118,16 @@ def test_an_estimator_with_state_but_no_state_dict_is_refused(tmp_path):
         def estimate(self, z, x):
             return x.new_zeros(x.shape[0])
 
-    E, G, opt_e, opt_g = _setup()
+    run = _setup(recipe=train.Recipe(entropy=Stateful(), entropy_weight=0.1), batch=8)
     with pytest.raises(ValueError, match="no state_dict"):
-        train.train(E, G, data.ring(), steps=5, batch=8, opt_e=opt_e, opt_g=opt_g, progress=False,
-                    recipe=train.Recipe(entropy=Stateful(), entropy_weight=0.1),
-                    callbacks=[train.Checkpoints(tmp_path, 5)])
+        run.train(data.ring(), steps=5, progress=False, callbacks=[train.Checkpoints(tmp_path, 5)])
 
 
 def test_the_statistics_network_of_the_mi_term_resumes_exactly(tmp_path, monkeypatch):
     def run(directory, init_seed, crash_at=None):
-        E, G, opt_e, opt_g = _setup(seed=init_seed)
         est = entropy.MIEntropy(2, 2, 3, width=8, seed=init_seed)
         recipe = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0, entropy=est, entropy_weight=1.0)
+        gan_run = _setup(init_seed=init_seed, recipe=recipe, batch=16, seed=1)
         ring = data.ring()
         real = ring
         if crash_at is not None:
@@ -141,9 +140,8 @@ def test_the_statistics_network_of_the_mi_term_resumes_exactly(tmp_path, monkeyp
                         raise _Interrupt
                     return ring.sample(n, generator, members=members)
             real = Crash()
-        train.train(E, G, real, steps=30, batch=16, opt_e=opt_e, opt_g=opt_g, recipe=recipe, seed=1,
-                    progress=False, callbacks=[train.Checkpoints(directory, 10, verbose=False)])
-        return train.state_tensors(E, G, est.net, est.opt)
+        gan_run.train(real, steps=30, progress=False, callbacks=[train.Checkpoints(directory, 10, verbose=False)])
+        return train.state_tensors(gan_run.energy, gan_run.generator, est.net, est.opt)
 
     straight = run(tmp_path / "a", 0)
     with pytest.raises(_Interrupt):

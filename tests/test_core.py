@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from egan_lib import data, losses, metrics, nets, penalties, presets, train
+from egan_lib import data, gan, losses, metrics, nets, penalties, presets, train
 
 
 # --- presets -------------------------------------------------------------------------------
@@ -189,11 +189,14 @@ def test_r1_needs_a_graph_to_x():
 
 # --- training ------------------------------------------------------------------------------
 
+def _gan(**changes) -> gan.GAN:
+    """A small run of the book's default set-up: 2 members, width 16, depth 2, latent size 2."""
+    return gan.GAN2D(**{"members": 2, "width": 16, "depth": 2, "latent_dim": 2, **changes}).build()
+
+
 def _small(K=2, seed=0):
-    torch.manual_seed(seed)
-    E = nets.MLPEnergy(K, 2, width=16, depth=2)
-    G = nets.MLPGenerator(K, 2, latent_dim=2, width=16, depth=2)
-    return E, G
+    run = _gan(members=K, init_seed=seed)
+    return run.energy, run.generator
 
 
 def test_dig_step_widens_the_gap_between_fake_and_real():
@@ -246,11 +249,9 @@ def test_jump_step_lowers_fake_energy_and_leaves_energy_frozen():
 
 
 def test_train_records_history_and_snapshots():
-    E, G = _small()
-    h = train.train(E, G, data.ring(), steps=20, batch=32, log_every=5, progress=False,
-                    opt_e=torch.optim.Adam(E.parameters(), 1e-3), opt_g=torch.optim.Adam(G.parameters(), 1e-3),
-                    recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0),
-                    callbacks=[train.Snapshots(10, samples=16, grid=((-1, 1, -1, 1), 8))])
+    run = _gan(recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0), steps=20, batch=32)
+    h = run.train(data.ring(), log_every=5, progress=False,
+                  callbacks=[train.Snapshots(10, samples=16, grid=((-1, 1, -1, 1), 8))])
     assert h.steps == [5, 10, 15, 20] and h.stopped is None
     assert h["e_real"].shape == (4, 2) and h["penalty"].shape == (4, 2) and h["loss_g"].shape == (4, 2)
     assert [s.step for s in h.snapshots] == [0, 10, 20]
@@ -269,15 +270,14 @@ def test_train_with_fixed_fakes_only_digs():
 def test_train_is_reproducible():
     runs = []
     for _ in range(2):
-        E, G = _small(seed=4)
-        train.train(E, G, data.ring(), steps=10, batch=16, progress=False, seed=7,
-                    opt_e=torch.optim.Adam(E.parameters(), 1e-3), opt_g=torch.optim.Adam(G.parameters(), 1e-3))
-        runs.append([p.detach().clone() for p in list(E.parameters()) + list(G.parameters())])
+        run = _gan(init_seed=4, seed=7, steps=10, batch=16)
+        run.train(data.ring(), progress=False)
+        runs.append([p.detach().clone() for p in list(run.energy.parameters()) + list(run.generator.parameters())])
     assert all(torch.equal(a, b) for a, b in zip(*runs))
 
 
 def test_divergence_guard_stops_and_keeps_last_finite_state():
-    E, G = _small()
+    run = _gan(steps=100, batch=16)
     blowup_at = 25
 
     class Exploding:  # real data that turns into NaN at a known step
@@ -288,13 +288,10 @@ def test_divergence_guard_stops_and_keeps_last_finite_state():
             x = data.ring().sample(n, generator, members=members)
             return x * float("nan") if Exploding.calls >= blowup_at else x
 
-    opt_e = torch.optim.Adam(E.parameters(), 1e-3)
-    opt_g = torch.optim.Adam(G.parameters(), 1e-3)
     with pytest.warns(RuntimeWarning, match=r"stopped at step 25: non-finite .*e_real"):
-        h = train.train(E, G, Exploding(), steps=100, batch=16, log_every=5, progress=False,
-                        opt_e=opt_e, opt_g=opt_g)
+        h = run.train(Exploding(), log_every=5, progress=False)
     assert h.steps[-1] == 20 and "restored to their state at step 20" in h.stopped
-    assert all(torch.isfinite(p).all() for p in list(E.parameters()) + list(G.parameters()))
+    assert all(torch.isfinite(p).all() for p in list(run.energy.parameters()) + list(run.generator.parameters()))
 
 
 def test_train_rejects_bad_arguments():

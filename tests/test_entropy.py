@@ -18,7 +18,7 @@ import math
 import pytest
 import torch
 
-from egan_lib import entropy, losses, nets, penalties, train
+from egan_lib import entropy, gan, losses, nets, penalties, train
 
 
 def _sd(D, k, N):
@@ -195,12 +195,9 @@ def test_train_records_entropy_and_weight_zero_leaves_generator_step_unchanged()
     ring = data.ring()
 
     def run(recipe):
-        torch.manual_seed(0)
-        U = nets.MLPEnergy(2, width=16, depth=2)
-        G = nets.MLPGenerator(2, latent_dim=4, width=16, depth=2)
-        h = train.train(U, G, ring, steps=20, batch=32, recipe=recipe, progress=False, log_every=5,
-                        opt_e=torch.optim.Adam(U.parameters(), 1e-3), opt_g=torch.optim.Adam(G.parameters(), 1e-3))
-        return G, h
+        gan_run = gan.GAN2D(members=2, width=16, depth=2, latent_dim=4, recipe=recipe, steps=20, batch=32).build()
+        h = gan_run.train(ring, progress=False, log_every=5)
+        return gan_run.generator, h
 
     base = train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)
     G_a, _ = run(base)
