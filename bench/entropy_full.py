@@ -1,33 +1,44 @@
-"""The grid of 25 under the full preset, with and without the generator's entropy term (chapter 7,
-issue 5), beside the published numbers (DESIGN.md section 8).
+"""The grid of 25 under the full preset, with and without the generator's entropy term (chapter 7),
+beside the published numbers (``egan_lib.published``: PacGAN and VEEGAN, with their tables).
 
     python bench/entropy_full.py                              # the full preset: K=16, 10000 steps, width 256
     python bench/entropy_full.py --members 4 --steps 10000    # what fits in about an hour on one CPU thread
+    python bench/entropy_full.py --members 2 --steps 60 --width 16 --out /tmp/smoke.json   # a smoke test
 
 Protocol (PacGAN / VEEGAN): grid of 25 Gaussians at {-4,-2,0,2,4}^2 with sigma 0.05; after training,
 2,500 fakes per member; a fake is high quality within 3 sigma of its nearest mode; a mode is captured
 by at least one high-quality fake; reverse KL is KL(mode histogram || uniform). Every member is an
-independent run (DESIGN.md section 2), so the table gives mean ± sd over members and the worst member.
+independent run (the members of a batch never mix: chapter 2), so the table gives mean ± sd over
+members and the worst member.
 
-The recipe is chapter 2's energy GAN (eq. (1), zero-centred R1 on the reals with weight gamma / 2,
-Adam with beta = (0, 0.9) for both nets, one energy step per generator step), with two additions:
-the learning rate of both nets decays linearly to ``--final-lr`` (1 %) of its value over the last
-``--decay`` fraction (30 %) of the steps, and the entropy term of ``--entropy`` with weight
-``--weight`` in the configuration that has one. The decay was the only change among those tried on a
-medium budget (K=4, width 128, 2,000-3,000 steps: R1 gamma 0.1 / 2 / 10, hinge loss, R1 + R2, a
+The set-up is the book's default energy GAN, ``gan.default`` at the full preset's size (eq. (1),
+zero-centred R1 on the reals with weight gamma / 2, Adam with beta = (0, 0.9) for both nets, one
+energy step per generator step), trained by ``GAN.train`` (``train.train``), with two additions: the
+learning rate of both nets decays linearly to ``--final-lr`` (1 %) of its value over the last
+``--decay`` fraction (30 %) of the steps (``gan.LinearDecay``), and the entropy term of ``--entropy``
+with weight ``--weight`` in the configuration that has one. The decay was the only change among those
+tried on a medium budget (K=4, width 128, 2,000-3,000 steps: R1 gamma 0.1 / 2 / 10, hinge loss, R1 + R2, a
 slower generator, MEG's lr 1e-4 with 5 energy steps per generator step) that raised both modes and
 high quality there, and only a little (HQ 4 % -> 7 % at 3,000 steps). Both configurations start from
 the same nets and see the same data and noise streams.
 
+The stored bench/results/entropy_full.json was measured by an earlier version of this script with its
+own copy of the loop: the same nets, recipe, optimisers and decay (10,000 steps: constant to step
+7,000, then linear to 1 %), but each step drew its fake batch before its real batch from the stream,
+where ``train.train`` draws the real one first; a rerun gives statistically equivalent numbers, not
+identical ones.
+
 On one CPU thread the true full preset (K=16) takes about 0.7 s per step, i.e. about 2 hours per
 configuration; ``--members 4`` (0.13-0.15 s per step) runs both configurations in about 45 minutes.
 
-Prints a table and writes bench/results/entropy_full.json (with what actually ran and the machine).
+Prints a table and writes bench/results/entropy_full.json, or ``--out`` (with what actually ran and the
+machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -37,7 +48,7 @@ import numpy as np
 import torch
 
 import _common
-from egan_lib import data, entropy, losses, metrics, nets, penalties, presets, published, train
+from egan_lib import data, entropy, gan, metrics, presets, published
 
 P = presets.full
 # egan_lib.published: (label, modes, high quality %, reverse KL or None) of the grid of 25
@@ -56,51 +67,32 @@ def make_estimator(name: str, members: int, latent_dim: int, width: int, seed: i
     raise ValueError(f"--entropy must be 'knn' or 'mi', got {name!r}")
 
 
+def setup(args, estimator) -> gan.GAN2D:
+    """The run of one configuration: the book's default GAN at the full preset's size, changed by the options."""
+    base = gan.default(P, members=args.members, steps=args.steps, width=args.width, batch=args.batch)
+    return base.replace(
+        opt_e=gan.Opt(lr=args.lr),  # Adam, betas (0, 0.9)
+        opt_g=gan.Opt(lr=args.lr_g or args.lr),
+        recipe=dataclasses.replace(base.recipe, gamma=args.gamma, entropy=estimator,
+                                   entropy_weight=args.weight if estimator is not None else 0.0),
+        # constant, then linear to final_lr x lr over the last `decay` of the steps (none when decay = 0)
+        schedule=gan.LinearDecay(start=1 - args.decay, to=args.final_lr) if args.decay > 0 else None,
+        seed=args.seed,  # the data and noise stream
+        init_seed=args.seed,  # the same initial nets for every configuration
+    )
+
+
 def run(config: str, args, estimator, device) -> dict:
     """Train K members on the grid with one configuration; return per-member statistics."""
-    from tqdm.auto import tqdm
-
     grid = data.grid()
     K = args.members
-    torch.manual_seed(args.seed)  # the same initial nets for every configuration
-    U = nets.MLPEnergy(K, width=args.width, depth=P.depth).to(device)
-    G = nets.MLPGenerator(K, latent_dim=P.latent_dim, width=args.width, depth=P.depth).to(device)
-    recipe = train.Recipe(energy_loss=losses.energy_wgan, generator_loss=losses.generator_energy,
-                          penalty=penalties.on_real(penalties.r1), gamma=args.gamma,
-                          entropy=estimator, entropy_weight=args.weight if estimator is not None else 0.0)
-    opt_e = torch.optim.Adam(U.parameters(), lr=args.lr, betas=(0.0, 0.9))
-    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g or args.lr, betas=(0.0, 0.9))
-    # constant, then linear decay to args.final_lr * lr over the last args.decay of the steps
-    start = int(round(args.steps * (1 - args.decay)))
-    # (LambdaLR calls it with the number of steps taken so far: 1 after the first step, ..., steps at the end)
-    factor = lambda t: 1.0 - (1.0 - args.final_lr) * min(1.0, max(0, t - start) / max(1, args.steps - start))
-    scheds = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_e, opt_g)]
-    rng = torch.Generator().manual_seed(args.seed)
-    bar = tqdm(range(args.steps), desc=config, mininterval=2.0)
-    stopped = None
-    t0 = time.perf_counter()
-    for step in bar:
-        with torch.no_grad():
-            x_fake = G(G.noise(args.batch, rng))
-        out = train.dig_step(U, opt_e, grid.sample(args.batch, rng, members=K, device=device), x_fake, recipe,
-                             step=step)
-        out.update(train.jump_step(U, G, opt_g, G.noise(args.batch, rng), recipe))
-        for s in scheds:
-            s.step()
-        if step % 100 == 0 or step == args.steps - 1:
-            if not all(torch.isfinite(v).all() for v in out.values()):
-                stopped = f"non-finite values at step {step}"
-                break
-            bar.set_postfix(U_real=f"{out['e_real'].mean():.3g}", U_fake=f"{out['e_fake'].mean():.3g}",
-                            lr=f"{scheds[0].get_last_lr()[0]:.1e}")
-    seconds = time.perf_counter() - t0
-    bar.close()
-    done = step + 1
-    x = G.sample(P.eval_samples, torch.Generator().manual_seed(args.seed + 4))
+    built = setup(args, estimator).build(device)
+    hist = built.train(grid, log_every=100, desc=config)  # the divergence guard keeps the state of every 100th step
+    x = built.sample(P.eval_samples, torch.Generator().manual_seed(args.seed + 4))
     s = metrics.mode_stats(x, grid) if torch.isfinite(x).all() else None
     H = entropy.sample_entropy(x).cpu().numpy() if s is not None else np.full(K, np.nan)
-    res = {"config": config, "steps_done": done, "stopped": stopped, "seconds": seconds,
-           "steps_per_second": done / seconds, "entropy_of_samples": H.tolist()}
+    res = {"config": config, "steps_done": hist.steps_run, "stopped": hist.stopped, "seconds": hist.seconds,
+           "steps_per_second": hist.steps_per_second, "entropy_of_samples": H.tolist()}
     if s is not None:
         res.update(modes=s.modes.tolist(), high_quality=s.high_quality.tolist(), reverse_kl=s.reverse_kl.tolist())
     return res
@@ -134,16 +126,20 @@ def main() -> None:
     ap.add_argument("--decay", type=float, default=0.3, help="fraction of the steps over which the lr decays linearly")
     ap.add_argument("--final-lr", type=float, default=0.01, help="the lr at the end, as a fraction of --lr")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "entropy_full.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "entropy_full.json"),
+                    help="where the JSON goes (default: bench/results/entropy_full.json, which the appendix draws)")
     args = ap.parse_args()
     for name in ("members", "steps", "width", "batch"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     if not 0 <= args.decay <= 1:
         raise ValueError(f"--decay must be in [0, 1], got {args.decay}")
+    if not 0 < args.final_lr <= 1:
+        raise ValueError(f"--final-lr must be in (0, 1], got {args.final_lr}")
 
     device = presets.device()
     presets.use_cpu_threads(P)
+    torch.manual_seed(args.seed)  # the statistics network of --entropy mi is drawn from torch's global stream
     ran = {"preset": "full" if (args.members, args.steps, args.width, args.batch) == (P.members, P.steps, P.width, P.batch)
            else "full, reduced", "members": args.members, "steps": args.steps, "width": args.width, "depth": P.depth,
            "latent_dim": P.latent_dim, "batch": args.batch, "eval_samples": P.eval_samples,
