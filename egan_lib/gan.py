@@ -10,6 +10,12 @@ batch, the members and the seeds. ``GAN2D().build(device)`` makes the nets and o
 
 Chapters 2-7 start from the default and change what their experiment is about with
 ``dataclasses.replace`` (or ``GAN2D(..., field=value)``).
+
+``ImageGAN`` is the same for images (chapter 8): member-batched conv nets, and chapter 8's recipe
+as its default; ``image_default(preset, shape)`` sizes it from a preset's ``image_*`` fields::
+
+    gan = image_default(shape=(3, 8, 8)).with_entropy(0.03).build()
+    history = gan.train(data.stacked_digits())
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import _validate, nets, penalties, train as _train
+from . import _validate, convnets, entropy as _entropy, nets, penalties, train as _train
 from .callbacks import EMA, Schedule
 
-__all__ = ["Opt", "LinearDecay", "GAN2D", "GAN", "default"]
+__all__ = ["Opt", "LinearDecay", "GAN2D", "ImageGAN", "GAN", "default", "image_default"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class LinearDecay:
             raise ValueError(f"to must be in (0, 1], got {self.to!r}")
 
     def __call__(self, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-        begin = int(self.start * steps)
+        begin = round(self.start * steps)  # 0.7 * 90 is 62.99...: round, not truncate
         span = max(1, steps - begin)
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda t: 1.0 - (1.0 - self.to) * min(max(t - begin, 0), span) / span)
@@ -78,7 +84,8 @@ class GAN2D:
     latent_dim: int = 4  # dimension of the generator's noise z ~ N(0, I)
     opt_e: Opt = Opt()  # the energy's optimiser: Adam, lr 1e-3, beta1 = 0 (no momentum; chapter 5)
     opt_g: Opt = Opt()  # the generator's optimiser
-    recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)  # eq. (1) + R1
+    # eq. (1) + R1 with gamma = 2 (chapter 3: critical damping for the linear loss)
+    recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)
     schedule: Callable | None = None  # (optimizer, steps) -> LR scheduler for each net, e.g. LinearDecay()
     ema: float | None = None  # decay of a moving average of the generator's weights; None: no average
     steps: int = 1500  # alternating dig/jump steps
@@ -125,11 +132,88 @@ def default(preset=None, **changes) -> GAN2D:
     return GAN2D(**{**size, **changes})
 
 
-class GAN:
-    """A built ``GAN2D``: ``energy``, ``generator``, their optimisers ``opt_e`` / ``opt_g``, and the
-    callbacks its set-up asks for (the schedule, the moving average) in ``callbacks``."""
 
-    def __init__(self, config: GAN2D, energy: nn.Module, generator: nn.Module):
+@dataclass(frozen=True)
+class ImageGAN:
+    """An energy GAN on images (chapter 8): member-batched conv energy and generator, their
+    optimisers, recipe and schedule. The defaults are chapter 8's recipe at the quick preset's size."""
+
+    shape: tuple = (1, 8, 8)  # (C, H, W) of the images, square: 8x8 digits, 28x28 MNIST, 32x32 CIFAR-10
+    members: int = 4  # K: independent GANs (seeds) trained side by side as one batch
+    width: int = 16  # channels of the energy's first conv layer, doubled at every halving of the side
+    latent_dim: int = 16  # dimension of the generator's noise z ~ N(0, I)
+    spectral: bool = False  # spectral normalisation of the energy's convolutions (the recipe needs none)
+    opt_e: Opt = Opt(lr=2e-3)  # the energy's optimiser: Adam, lr 2e-3, beta1 = 0 (no momentum; chapter 5)
+    opt_g: Opt = Opt(lr=2e-3)  # the generator's optimiser, the same
+    recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=1.0,
+                                          penalty_every=4)  # eq. (1) + lazy R1 (every 4th energy step), eq. (3)
+    schedule: Callable | None = None  # (optimizer, steps) -> LR scheduler for each net, e.g. LinearDecay()
+    ema: float | None = None  # decay of a moving average of the generator's weights; None: no average
+    steps: int = 600  # alternating dig/jump steps
+    batch: int = 32  # real and fake images per member per step
+    seed: int = 0  # seeds the data and noise stream of the run
+    init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else self.shape
+        object.__setattr__(self, "shape", convnets._image_shape(shape))  # a list or torch.Size: stored as a tuple
+        for name in ("members", "width", "latent_dim", "steps", "batch"):
+            _validate.positive(name, getattr(self, name), integer=True)
+        if not isinstance(self.spectral, bool):
+            raise ValueError(f"spectral must be True or False, got {self.spectral!r}")
+        for name in ("opt_e", "opt_g"):
+            if not isinstance(getattr(self, name), Opt):
+                raise ValueError(f"{name} must be a gan.Opt, got {getattr(self, name)!r}")
+        if not isinstance(self.recipe, _train.Recipe):
+            raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
+        if self.schedule is not None and not callable(self.schedule):
+            raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if self.init_seed is not None and (isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int)):
+            raise ValueError(f"init_seed must be an int or None, got {self.init_seed!r}")
+
+    def replace(self, **changes) -> "ImageGAN":
+        """A copy with some fields changed, e.g. ``cfg.replace(shape=(3, 8, 8), steps=5000)``."""
+        return dataclasses.replace(self, **changes)
+
+    def with_entropy(self, weight: float, estimator=None) -> "ImageGAN":
+        r"""A copy whose generator minimises :math:`-\lambda \hat H(G(Z)) + E_z U(G(z))` (chapter 7) with
+        :math:`\lambda` = ``weight`` and ``estimator`` (default ``entropy.KNNEntropy(k=1)``, the
+        nearest-neighbour estimate in pixel space); ``weight=0`` removes the term."""
+        _validate.non_negative("weight", weight)
+        term = None if weight == 0 else (estimator if estimator is not None else _entropy.KNNEntropy(k=1))
+        return self.replace(recipe=dataclasses.replace(self.recipe, entropy=term, entropy_weight=weight))
+
+    def build(self, device: torch.device | str | None = None) -> "GAN":
+        """The nets and optimisers of this set-up on ``device`` (default: CPU); the nets are made on
+        the CPU from ``init_seed`` (energy first) and then moved, so every device starts alike."""
+        with torch.random.fork_rng(devices=[], enabled=self.init_seed is not None):
+            if self.init_seed is not None:
+                torch.manual_seed(self.init_seed)
+            energy = convnets.ConvEnergy(self.members, self.shape, width=self.width, spectral=self.spectral)
+            generator = convnets.ConvGenerator(self.members, self.shape, latent_dim=self.latent_dim, width=self.width)
+        return GAN(self, energy.to(device), generator.to(device))
+
+
+def image_default(preset=None, shape=(1, 8, 8), **changes) -> ImageGAN:
+    """Chapter 8's image set-up for images of ``shape`` at the size of a ``presets.Preset`` (its
+    ``image_members``, ``image_width``, ``image_latent_dim``, ``image_steps``, ``image_batch``;
+    default: ``presets.current()``), with ``changes`` on top."""
+    from . import presets
+    p = preset or presets.current()
+    size = dict(members=p.image_members, width=p.image_width, latent_dim=p.image_latent_dim,
+                steps=p.image_steps, batch=p.image_batch)
+    return ImageGAN(**{"shape": shape, **size, **changes})
+
+
+class GAN:
+    """A built ``GAN2D`` or ``ImageGAN``: ``energy``, ``generator``, their optimisers ``opt_e`` / ``opt_g``,
+    and the callbacks its set-up asks for (the schedule, the moving average) in ``callbacks``."""
+
+    def __init__(self, config: GAN2D | ImageGAN, energy: nn.Module, generator: nn.Module):
         self.config, self.energy, self.generator = config, energy, generator
         self.opt_e = config.opt_e.make(energy.parameters())
         self.opt_g = config.opt_g.make(generator.parameters())
@@ -157,7 +241,7 @@ class GAN:
 
     @torch.no_grad()
     def sample(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` fakes per member, ``[K, n, 2]``, from ``sampler``."""
+        """``n`` fakes per member from ``sampler``: ``[K, n, 2]`` (2D), ``[K, n, C, H, W]`` (images)."""
         return self.sampler.sample(n, rng)
 
     def __repr__(self) -> str:

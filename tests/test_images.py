@@ -4,6 +4,7 @@ conv nets, the digit classifier and its cache, stacked-digit mode statistics and
 Nothing here downloads anything: torchvision is replaced by a fake module that serves tensors the
 tests make, and its absence is simulated."""
 
+import dataclasses
 import math
 import sys
 import types
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egan_lib import convnets, data, instruments, losses, metrics, penalties, presets, train
+from egan_lib import convnets, data, gan, instruments, metrics, presets
 
 
 # --- digits and stacked digits -----------------------------------------------------------------
@@ -207,13 +208,10 @@ def test_conv_nets_reject_bad_input():
 
 
 def test_train_runs_on_images_with_r1():
-    torch.manual_seed(5)
     real = data.stacked_digits("train")
-    U = convnets.ConvEnergy(2, real.shape, width=4)
-    G = convnets.ConvGenerator(2, real.shape, width=4, latent_dim=4)
-    recipe = train.Recipe(losses.energy_wgan, losses.generator_energy, penalties.on_real(penalties.r1), gamma=1.0)
-    h = train.train(U, G, real, steps=4, batch=8, opt_e=torch.optim.Adam(U.parameters(), 1e-3),
-                    opt_g=torch.optim.Adam(G.parameters(), 1e-3), recipe=recipe, log_every=2, progress=False)
+    cfg = gan.ImageGAN(shape=real.shape, members=2, width=4, latent_dim=4, steps=4, batch=8, init_seed=5)
+    cfg = cfg.replace(recipe=dataclasses.replace(cfg.recipe, penalty_every=1))  # R1 at every step, so in every log
+    h = cfg.build().train(real, log_every=2, progress=False)
     assert h.stopped is None and h["penalty"].shape == (2, 2) and np.isfinite(h["penalty"]).all()
 
 
