@@ -16,9 +16,8 @@ first 70 % of the steps only (MEG anneals its entropy weight late in training), 
 Writes bench/results/stacked_full.json, or ``<--out>/stacked_full.json``.
 
 The stored JSON was measured by an earlier version that trained the 70 % configuration as two
-``train.train`` calls, the second on a data stream of its own (seed + 1); the other two configurations
-are the same runs as now, and a rerun of the 70 % one gives statistically equivalent numbers, not
-identical ones.
+``train.train`` calls, the second on a data stream of its own (seed + 1): a rerun of that configuration
+gives statistically equivalent numbers, not identical ones. The other two are set up as they were.
 """
 
 from __future__ import annotations
