@@ -41,6 +41,9 @@ class Opt:
     lr: float = 1e-3  # learning rate
     options: dict = field(default_factory=lambda: {"betas": (0.0, 0.9)})  # e.g. {"momentum": 0.9} for SGD
 
+    def __repr__(self) -> str:  # functions and classes by name, no memory addresses
+        return _train.describe(self, short=True)
+
     def __post_init__(self) -> None:
         if not (isinstance(self.kind, type) and issubclass(self.kind, torch.optim.Optimizer)):
             raise ValueError(f"kind must be a torch.optim.Optimizer class such as torch.optim.Adam, got {self.kind!r}")
@@ -59,6 +62,9 @@ class LinearDecay:
 
     start: float = 0.7  # fraction of the steps after which the decay begins
     to: float = 0.01  # the final learning rate, as a fraction of the initial one
+
+    def __repr__(self) -> str:  # functions and classes by name, no memory addresses
+        return _train.describe(self, short=True)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.start < 1.0:
@@ -80,7 +86,7 @@ class GAN2D:
     members: int = 4  # K: independent GANs (seeds) trained side by side as one batch
     width: int = 64  # hidden units of both MLPs
     depth: int = 3  # hidden layers of both MLPs
-    activation: Callable[[], nn.Module] = nn.SiLU  # nonlinearity of the hidden layers (a class)
+    activation: Callable[[], nn.Module] = nn.SiLU  # hidden nonlinearity: nn.ReLU, partial(nn.LeakyReLU, 0.2), ...
     latent_dim: int = 4  # dimension of the generator's noise z ~ N(0, I)
     opt_e: Opt = Opt()  # the energy's optimiser: Adam, lr 1e-3, beta1 = 0 (no momentum; chapter 5)
     opt_g: Opt = Opt()  # the generator's optimiser
@@ -92,6 +98,9 @@ class GAN2D:
     batch: int = 256  # real and fake samples per member per step
     seed: int = 0  # seeds the data and noise stream of the run
     init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
+
+    def __repr__(self) -> str:  # functions and classes by name, no memory addresses
+        return _train.describe(self, short=True)
 
     def __post_init__(self) -> None:
         for name in ("members", "width", "depth", "latent_dim", "steps", "batch"):
@@ -105,8 +114,9 @@ class GAN2D:
             raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
         if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
-        if not isinstance(self.activation, type) or not issubclass(self.activation, nn.Module):
-            raise ValueError(f"activation must be an nn.Module class such as nn.ReLU, got {self.activation!r}")
+        if not callable(self.activation) or isinstance(self.activation, nn.Module):
+            raise ValueError(f"activation must make an nn.Module when called (nn.ReLU, "
+                             f"functools.partial(nn.LeakyReLU, 0.2)), got {self.activation!r}")
 
     def replace(self, **changes) -> "GAN2D":
         """A copy with some fields changed, e.g. ``cfg.replace(members=8, steps=5000)``."""
@@ -153,6 +163,9 @@ class ImageGAN:
     batch: int = 32  # real and fake images per member per step
     seed: int = 0  # seeds the data and noise stream of the run
     init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
+
+    def __repr__(self) -> str:  # functions and classes by name, no memory addresses
+        return _train.describe(self, short=True)
 
     def __post_init__(self) -> None:
         shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else self.shape

@@ -130,6 +130,18 @@ class Flatness(NamedTuple):
     ratio: np.ndarray  # real / reference: 0 when every real sample sits at a stationary point
 
 
+def _check_pair(energy, x_real, x_ref) -> None:
+    K = getattr(energy, "members", None)
+    for name, x in (("x_real", x_real), ("x_ref", x_ref)):
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 3:
+            raise ValueError(f"{name} must be a floating tensor [K, N, ...], got {getattr(x, 'shape', type(x).__name__)}")
+        if K is not None and x.shape[0] != K:
+            raise ValueError(f"{name} must have K={K} members in dim 0 (one per energy member), got {tuple(x.shape)}")
+    if x_real.shape[0] != x_ref.shape[0] or x_real.shape[2:] != x_ref.shape[2:]:
+        raise ValueError(f"x_real and x_ref must agree in members and sample shape, got {tuple(x_real.shape)} "
+                         f"and {tuple(x_ref.shape)}")
+
+
 def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
     r"""Are the real samples at the bottoms of pits? The slope of U there against its typical slope (chapter 3).
 
@@ -145,16 +157,7 @@ def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
     as steep as anywhere else. The norms run over all of a sample's dimensions
     (as in ``penalties.grad_norm``). The energy's parameters get no gradient.
     """
-    K = getattr(energy, "members", None)
-    for name, x in (("x_real", x_real), ("x_ref", x_ref)):
-        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 3:
-            raise ValueError(f"{name} must be a floating tensor [K, N, ...], got {getattr(x, 'shape', type(x).__name__)}")
-        if K is not None and x.shape[0] != K:
-            raise ValueError(f"{name} must have K={K} members in dim 0 (one per energy member), got {tuple(x.shape)}")
-    if x_real.shape[0] != x_ref.shape[0] or x_real.shape[2:] != x_ref.shape[2:]:
-        raise ValueError(f"x_real and x_ref must agree in members and sample shape, got {tuple(x_real.shape)} "
-                         f"and {tuple(x_ref.shape)}")
-
+    _check_pair(energy, x_real, x_ref)
     real = slopes(energy, x_real).mean(dim=1).cpu().numpy()
     ref = slopes(energy, x_ref).mean(dim=1).cpu().numpy()
     return Flatness(real, ref, real / ref)

@@ -49,6 +49,9 @@ class Recipe:
     entropy: EntropyEstimator | None = None  # chapter 7: e.g. entropy.KNNEntropy()
     entropy_weight: float = 0.0  # lambda: the generator minimises -lambda * H_hat(G(z)) + E U(G(z))
 
+    def __repr__(self) -> str:  # functions by name, no memory addresses
+        return describe(self, short=True)
+
     def __post_init__(self) -> None:
         for name in ("energy_loss", "generator_loss"):
             if not callable(getattr(self, name)):
@@ -68,23 +71,32 @@ class Recipe:
             raise ValueError(f"entropy_weight={self.entropy_weight} is set but entropy is None: give an estimator")
 
 
-def describe(obj) -> str:
+def describe(obj, *, short: bool = False) -> str:
     """A stable text for a recipe and the functions and objects in it (no memory addresses), so
-    that a checkpoint can tell whether it was written with the same recipe."""
+    that a checkpoint can tell whether it was written with the same recipe. ``short=True`` names
+    functions and classes by their module's last part (``losses.energy_wgan``, ``nn.ReLU``), for
+    printing a set-up."""
+    d = functools.partial(describe, short=short)
     if isinstance(obj, (str, int, float, bool, type(None))):
         return repr(obj)
     if isinstance(obj, (tuple, list)):
-        return "(" + ", ".join(describe(v) for v in obj) + ")"
+        return "(" + ", ".join(d(v) for v in obj) + ")"
+    if isinstance(obj, dict):
+        return "{" + ", ".join(f"{k!r}: {d(v)}" for k, v in obj.items()) + "}"
     if isinstance(obj, functools.partial):
-        args = [describe(a) for a in obj.args] + [f"{k}={describe(v)}" for k, v in sorted(obj.keywords.items())]
-        return f"partial({describe(obj.func)}, {', '.join(args)})"
+        args = [d(a) for a in obj.args] + [f"{k}={d(v)}" for k, v in sorted(obj.keywords.items())]
+        return f"partial({d(obj.func)}, {', '.join(args)})"
     if isinstance(obj, torch.Generator):
         return "torch.Generator"
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        fields = ", ".join(f"{f.name}={describe(getattr(obj, f.name))}" for f in dataclasses.fields(obj))
+        fields = ", ".join(f"{f.name}={d(getattr(obj, f.name))}" for f in dataclasses.fields(obj))
         return f"{type(obj).__qualname__}({fields})"
     if callable(obj) and hasattr(obj, "__qualname__"):
-        return f"{obj.__module__}.{obj.__qualname__}"
+        if not short:
+            return f"{obj.__module__}.{obj.__qualname__}"
+        module = obj.__module__
+        prefix = "nn" if module.startswith("torch.nn") else "optim" if module.startswith("torch.optim") else module.rsplit(".", 1)[-1]
+        return f"{prefix}.{obj.__qualname__}"
     simple = {k: v for k, v in vars(obj).items() if isinstance(v, (str, int, float, bool))} if hasattr(obj, "__dict__") else {}
     return f"{type(obj).__qualname__}({', '.join(f'{k}={v!r}' for k, v in sorted(simple.items()))})"
 

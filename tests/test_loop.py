@@ -1,6 +1,7 @@
 """The training loop and its callbacks (chapter 2 shows the loop; chapter 8 resumes a run), the set-up
 object ``gan.GAN2D``, and the regression tests of bugs found by trying the library as a new user."""
 
+import functools
 import inspect
 import time
 
@@ -250,3 +251,9 @@ def test_change_recipe_switches_the_entropy_term_off_and_resumes(tmp_path):
     b = cfg.build()
     b.train(data.ring(), progress=False, callbacks=cb(), steps=30)
     assert all(torch.equal(x, y) for x, y in zip(train.state_tensors(a.generator), train.state_tensors(b.generator)))
+
+
+def test_set_ups_print_without_memory_addresses():
+    text = repr(SMALL.replace(activation=functools.partial(nn.LeakyReLU, 0.2), schedule=gan.LinearDecay()))
+    assert "0x" not in text and "nn.LeakyReLU" in text and "losses.energy_wgan" in text and "penalties.r1" in text
+    assert "0x" not in repr(gan.ImageGAN()) and "0x" not in repr(SMALL.recipe)
