@@ -79,8 +79,45 @@ class LinearDecay:
             optimizer, lambda t: 1.0 - (1.0 - self.to) * min(max(t - begin, 0), span) / span)
 
 
-@dataclass(frozen=True)
-class GAN2D:
+class _SetUp:
+    """What the set-ups share: printing without memory addresses, ``replace``, the checks of the
+    training fields, and the entropy term of chapter 7."""
+
+    def __repr__(self) -> str:  # functions and classes by name
+        return _train.describe(self, short=True)
+
+    def replace(self, **changes):
+        """A copy with some fields changed, e.g. ``cfg.replace(members=8, steps=5000)``."""
+        return dataclasses.replace(self, **changes)
+
+    def _check_training(self, sizes: tuple[str, ...]) -> None:
+        for name in sizes + ("steps", "batch"):
+            _validate.positive(name, getattr(self, name), integer=True)
+        for name in ("opt_e", "opt_g"):
+            if not isinstance(getattr(self, name), Opt):
+                raise ValueError(f"{name} must be a gan.Opt, got {getattr(self, name)!r}")
+        if not isinstance(self.recipe, _train.Recipe):
+            raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
+        if self.schedule is not None and not callable(self.schedule):
+            raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if self.init_seed is not None and (isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int)):
+            raise ValueError(f"init_seed must be an int or None, got {self.init_seed!r}")
+
+    def with_entropy(self, weight: float, estimator=None):
+        r"""A copy whose generator minimises :math:`-\lambda \hat H(G(Z)) + E_z U(G(z))` (chapter 7) with
+        :math:`\lambda` = ``weight`` and ``estimator`` (default ``entropy.KNNEntropy(k=1)``, the
+        nearest-neighbour estimate); ``weight=0`` removes the term."""
+        _validate.non_negative("weight", weight)
+        term = None if weight == 0 else (estimator if estimator is not None else _entropy.KNNEntropy(k=1))
+        return self.replace(recipe=dataclasses.replace(self.recipe, entropy=term, entropy_weight=weight))
+
+
+@dataclass(frozen=True, repr=False)
+class GAN2D(_SetUp):
     """A 2D energy GAN: member-batched MLP energy and generator, their optimisers, recipe and schedule."""
 
     members: int = 4  # K: independent GANs (seeds) trained side by side as one batch
@@ -99,28 +136,11 @@ class GAN2D:
     seed: int = 0  # seeds the data and noise stream of the run
     init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
 
-    def __repr__(self) -> str:  # functions and classes by name, no memory addresses
-        return _train.describe(self, short=True)
-
     def __post_init__(self) -> None:
-        for name in ("members", "width", "depth", "latent_dim", "steps", "batch"):
-            _validate.positive(name, getattr(self, name), integer=True)
-        for name in ("opt_e", "opt_g"):
-            if not isinstance(getattr(self, name), Opt):
-                raise ValueError(f"{name} must be a gan.Opt, got {getattr(self, name)!r}")
-        if not isinstance(self.recipe, _train.Recipe):
-            raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
-        if self.schedule is not None and not callable(self.schedule):
-            raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
-        if self.ema is not None and not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
+        self._check_training(("members", "width", "depth", "latent_dim"))
         if not callable(self.activation) or isinstance(self.activation, nn.Module):
             raise ValueError(f"activation must make an nn.Module when called (nn.ReLU, "
                              f"functools.partial(nn.LeakyReLU, 0.2)), got {self.activation!r}")
-
-    def replace(self, **changes) -> "GAN2D":
-        """A copy with some fields changed, e.g. ``cfg.replace(members=8, steps=5000)``."""
-        return dataclasses.replace(self, **changes)
 
     def build(self, device: torch.device | str | None = None, *, dim: int = 2) -> "GAN":
         """The nets and optimisers of this set-up on ``device`` (default: CPU)."""
@@ -142,9 +162,8 @@ def default(preset=None, **changes) -> GAN2D:
     return GAN2D(**{**size, **changes})
 
 
-
-@dataclass(frozen=True)
-class ImageGAN:
+@dataclass(frozen=True, repr=False)
+class ImageGAN(_SetUp):
     """An energy GAN on images (chapter 8): member-batched conv energy and generator, their
     optimisers, recipe and schedule. The defaults are chapter 8's recipe at the quick preset's size."""
 
@@ -164,41 +183,12 @@ class ImageGAN:
     seed: int = 0  # seeds the data and noise stream of the run
     init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
 
-    def __repr__(self) -> str:  # functions and classes by name, no memory addresses
-        return _train.describe(self, short=True)
-
     def __post_init__(self) -> None:
         shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else self.shape
         object.__setattr__(self, "shape", convnets._image_shape(shape))  # a list or torch.Size: stored as a tuple
-        for name in ("members", "width", "latent_dim", "steps", "batch"):
-            _validate.positive(name, getattr(self, name), integer=True)
+        self._check_training(("members", "width", "latent_dim"))
         if not isinstance(self.spectral, bool):
             raise ValueError(f"spectral must be True or False, got {self.spectral!r}")
-        for name in ("opt_e", "opt_g"):
-            if not isinstance(getattr(self, name), Opt):
-                raise ValueError(f"{name} must be a gan.Opt, got {getattr(self, name)!r}")
-        if not isinstance(self.recipe, _train.Recipe):
-            raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
-        if self.schedule is not None and not callable(self.schedule):
-            raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
-        if self.ema is not None and not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an int, got {self.seed!r}")
-        if self.init_seed is not None and (isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int)):
-            raise ValueError(f"init_seed must be an int or None, got {self.init_seed!r}")
-
-    def replace(self, **changes) -> "ImageGAN":
-        """A copy with some fields changed, e.g. ``cfg.replace(shape=(3, 8, 8), steps=5000)``."""
-        return dataclasses.replace(self, **changes)
-
-    def with_entropy(self, weight: float, estimator=None) -> "ImageGAN":
-        r"""A copy whose generator minimises :math:`-\lambda \hat H(G(Z)) + E_z U(G(z))` (chapter 7) with
-        :math:`\lambda` = ``weight`` and ``estimator`` (default ``entropy.KNNEntropy(k=1)``, the
-        nearest-neighbour estimate in pixel space); ``weight=0`` removes the term."""
-        _validate.non_negative("weight", weight)
-        term = None if weight == 0 else (estimator if estimator is not None else _entropy.KNNEntropy(k=1))
-        return self.replace(recipe=dataclasses.replace(self.recipe, entropy=term, entropy_weight=weight))
 
     def build(self, device: torch.device | str | None = None) -> "GAN":
         """The nets and optimisers of this set-up on ``device`` (default: CPU); the nets are made on
