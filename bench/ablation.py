@@ -1,6 +1,7 @@
 """Which recipe digs a pit at every mode? The 2D energy GAN under an ablation, over many seeds.
 
     python bench/ablation.py [--members K] [--ring-steps N] [--grid-steps N] [--rows NAME ...] [--out DIR]
+    python bench/ablation.py --show bench/results/ablation.json
 
 Every row is ``gan.GAN2D`` with a few fields changed from a common base (width 64, depth 3,
 batch 256, latent 4, Adam lr 1e-3 with beta1 = 0, eq. (1) + R1 with gamma = 2), trained as K
@@ -63,6 +64,25 @@ def run(cfg: gan.GAN2D, mix) -> dict:
             "stopped": h.stopped, "minutes": (time.perf_counter() - t0) / 60}
 
 
+HEADER = f"{'row':32s} {'mixture':6s} {'modes':>11s} {'HQ %':>12s} {'rKL':>13s} {'median/σ':>9s} {'min':>5s}"
+
+
+def line(name: str, mix_name: str, r: dict) -> str:
+    m, hq, kl = (np.array(r[k]) for k in ("modes", "high_quality", "reverse_kl"))
+    return (f"{name:32s} {mix_name:6s} {m.mean():5.2f}±{m.std():4.2f} {hq.mean():6.1f}±{hq.std():4.1f} "
+            f"{kl.mean():7.4f}±{kl.std():5.3f} {np.median(r['median_sigma']):9.2f} {r['minutes']:5.1f}")
+
+
+def show(path) -> None:
+    """Print the table of a stored run (mean ± sd over the members)."""
+    d = json.loads(open(path).read())
+    print(f"{d['members']} members per row; {d['protocol']}\n{HEADER}")
+    for name, row in d["rows"].items():
+        for mix_name in ("ring", "grid"):
+            if mix_name in row:
+                print(line(name, mix_name, row[mix_name]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--members", type=int, default=8, help="seeds per row (members trained as one batch)")
@@ -70,8 +90,11 @@ def main() -> None:
     ap.add_argument("--grid-steps", type=int, default=15000)
     ap.add_argument("--rows", nargs="*", default=list(ROWS), help="names of rows to run (default: all)")
     ap.add_argument("--name", default="ablation", help="name of the JSON file")
+    ap.add_argument("--show", metavar="JSON", help="print the table of a stored run and exit")
     _common.add_out(ap)
     args = ap.parse_args()
+    if args.show:
+        return show(args.show)
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         ap.error(f"unknown rows {unknown}; known: {list(ROWS)}")
@@ -79,7 +102,7 @@ def main() -> None:
     base = gan.GAN2D(members=args.members, width=64, depth=3, latent_dim=4, batch=256, seed=0, init_seed=0)
     mixtures = {"ring": (data.ring(), args.ring_steps), "grid": (data.grid(), args.grid_steps)}
     results = {}
-    print(f"{'row':32s} {'mixture':6s} {'modes':>11s} {'HQ %':>12s} {'rKL':>13s} {'median/σ':>9s} {'min':>5s}")
+    print(HEADER)
     for name in args.rows:
         changes, factor = ROWS[name]
         results[name] = {"changes": {k: train.describe(v) for k, v in changes.items()}, "steps_factor": factor}
@@ -87,10 +110,7 @@ def main() -> None:
             r = run(base.replace(**changes, steps=int(steps * factor)), mix)
             r["steps"] = int(steps * factor)
             results[name][mix_name] = r
-            m, hq, kl = (np.array(r[k]) for k in ("modes", "high_quality", "reverse_kl"))
-            print(f"{name:32s} {mix_name:6s} {m.mean():5.2f}±{m.std():4.2f} {hq.mean():6.1f}±{hq.std():4.1f} "
-                  f"{kl.mean():7.4f}±{kl.std():5.3f} {np.median(r['median_sigma']):9.2f} {r['minutes']:5.1f}",
-                  flush=True)
+            print(line(name, mix_name, r), flush=True)
             path = _common.write(args.name, {"members": args.members, "base": train.describe(base),
                                              "protocol": "PacGAN: 2,500 samples per member, high quality within 3 sigma",
                                              "rows": results}, args.out)
