@@ -32,6 +32,16 @@ DECAY = gan.LinearDecay(start=0.7, to=0.01)
 LEAKY = functools.partial(nn.LeakyReLU, 0.2)
 R1 = functools.partial(train.Recipe, penalty=penalties.on_real(penalties.r1))
 
+# The old default of the book, spelled out (gan.GAN2D's own defaults have since moved to the winner).
+LR1 = gan.Opt(lr=1e-3)
+BASE = gan.GAN2D(members=8, width=64, depth=3, activation=nn.SiLU, latent_dim=4, opt_e=LR1, opt_g=LR1,
+                 schedule=None, ema=None, batch=256, seed=0, init_seed=0)
+
+
+def lr(value: float) -> dict:
+    return dict(opt_e=gan.Opt(lr=value), opt_g=gan.Opt(lr=value))
+
+
 # name -> (changes to the base set-up, factor on the run length)
 ROWS: dict[str, tuple[dict, float]] = {
     "SiLU, constant lr": (dict(activation=nn.SiLU), 1.0),
@@ -47,7 +57,14 @@ ROWS: dict[str, tuple[dict, float]] = {
     "ReLU, decay, gamma 10": (dict(activation=nn.ReLU, schedule=DECAY, recipe=R1(gamma=10.0)), 1.0),
     "ReLU, decay, 2 digs per jump": (dict(activation=nn.ReLU, schedule=DECAY, recipe=R1(gamma=2.0, dig_per_jump=2)), 1.0),
     "ReLU, decay, half the steps": (dict(activation=nn.ReLU, schedule=DECAY), 0.5),
-    "ReLU, decay, lr 2e-3": (dict(activation=nn.ReLU, schedule=DECAY, opt_e=gan.Opt(lr=2e-3), opt_g=gan.Opt(lr=2e-3)), 1.0),
+    "ReLU, decay, lr 2e-3": (dict(activation=nn.ReLU, schedule=DECAY, **lr(2e-3)), 1.0),
+    "ReLU, decay, lr 4e-3": (dict(activation=nn.ReLU, schedule=DECAY, **lr(4e-3)), 1.0),
+    "ReLU, decay, lr 8e-3": (dict(activation=nn.ReLU, schedule=DECAY, **lr(8e-3)), 1.0),
+    "ReLU, constant lr 4e-3": (dict(activation=nn.ReLU, **lr(4e-3)), 1.0),
+    "SiLU, decay, lr 4e-3": (dict(activation=nn.SiLU, schedule=DECAY, **lr(4e-3)), 1.0),
+    "LeakyReLU 0.2, decay, lr 4e-3": (dict(activation=LEAKY, schedule=DECAY, **lr(4e-3)), 1.0),
+    "ReLU, decay, lr 4e-3, half the steps": (dict(activation=nn.ReLU, schedule=DECAY, **lr(4e-3)), 0.5),
+    "ReLU, decay, lr 4e-3, EMA 0.999": (dict(activation=nn.ReLU, schedule=DECAY, ema=0.999, **lr(4e-3)), 1.0),
 }
 
 
@@ -99,7 +116,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown rows {unknown}; known: {list(ROWS)}")
     presets.use_cpu_threads(presets.quick)
-    base = gan.GAN2D(members=args.members, width=64, depth=3, latent_dim=4, batch=256, seed=0, init_seed=0)
+    base = BASE.replace(members=args.members)
     mixtures = {"ring": (data.ring(), args.ring_steps), "grid": (data.grid(), args.grid_steps)}
     results = {}
     print(HEADER)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import _common
-from ablation import ROWS, run
+from ablation import BASE, ROWS, run
 from egan_lib import data, gan, presets, train
 
 
@@ -62,7 +62,7 @@ def main() -> None:
     if bad:
         ap.error(f"unknown rows or mixtures {bad}; rows: {list(ROWS)}; mixtures: {list(MIXTURES)}")
     presets.use_cpu_threads(presets.quick)
-    base = gan.GAN2D(members=args.members, width=64, depth=3, latent_dim=4, batch=256, seed=0, init_seed=0)
+    base = BASE.replace(members=args.members)
     results: dict = {}
     for mix_name in args.mixtures:
         mix = MIXTURES[mix_name]()

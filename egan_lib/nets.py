@@ -97,7 +97,7 @@ def _standard_normal(shape: tuple, rng: torch.Generator | None, device, default:
 
 def _make_activation(activation: Callable[[], nn.Module]) -> nn.Module:
     if not callable(activation):
-        raise ValueError(f"activation must be a callable returning an nn.Module (e.g. nn.SiLU), got {activation!r}")
+        raise ValueError(f"activation must be a callable returning an nn.Module (e.g. nn.ReLU), got {activation!r}")
     act = activation()
     if not isinstance(act, nn.Module):
         raise ValueError(f"activation() must return an nn.Module, got {type(act).__name__}")
@@ -139,7 +139,7 @@ class MLPEnergy(_MemberMLP):
     """The energy U(x) of chapter 1: ``[K, B, D] -> [K, B]``; lower means more data-like."""
 
     def __init__(self, members: int = 1, dim: int = 2, *, width: int = 64, depth: int = 3,
-                 activation: Callable[[], nn.Module] = nn.SiLU):
+                 activation: Callable[[], nn.Module] = nn.ReLU):
         _validate.positive("dim", dim, integer=True)
         super().__init__(members, dim, 1, width, depth, activation)
 
@@ -151,7 +151,7 @@ class MLPGenerator(_MemberMLP):
     """The generator G(z) of chapter 2: noise ``[K, B, latent_dim] -> [K, B, dim]``."""
 
     def __init__(self, members: int = 1, dim: int = 2, *, latent_dim: int = 4, width: int = 64,
-                 depth: int = 3, activation: Callable[[], nn.Module] = nn.SiLU):
+                 depth: int = 3, activation: Callable[[], nn.Module] = nn.ReLU):
         _validate.positive("dim", dim, integer=True)
         _validate.positive("latent_dim", latent_dim, integer=True)
         super().__init__(members, latent_dim, dim, width, depth, activation)
@@ -195,7 +195,7 @@ class AutoencoderEnergy(nn.Module):
     """
 
     def __init__(self, members: int = 1, dim: int = 2, *, latent_dim: int = 1, width: int = 64,
-                 depth: int = 2, activation: Callable[[], nn.Module] = nn.SiLU):
+                 depth: int = 2, activation: Callable[[], nn.Module] = nn.ReLU):
         super().__init__()
         _validate.positive("members", members, integer=True)
         _validate.positive("dim", dim, integer=True)

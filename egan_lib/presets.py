@@ -53,7 +53,7 @@ class Preset:
 quick = Preset(
     name="quick",
     members=4,
-    steps=1500,
+    steps=2000,
     dig_steps=2000,
     batch=256,
     width=64,

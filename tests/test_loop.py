@@ -131,7 +131,7 @@ def test_schedules_and_ema_resume_bitwise(tmp_path):
     assert all(torch.equal(x, y) for x, y in zip(train.state_tensors(*objs(a)), train.state_tensors(*objs(b)),
                                                  strict=True))
     lr = lambda g: [o.param_groups[0]["lr"] for o in (g.opt_e, g.opt_g)]  # noqa: E731
-    assert lr(a) == lr(b) and lr(a)[0] == pytest.approx(1e-4)  # decayed to 10 % by the last step
+    assert lr(a) == lr(b) and lr(a)[0] == pytest.approx(0.1 * cfg.opt_e.lr)  # decayed to 10 % by the last step
     assert h_a.steps == h_b.steps and all((h_a[k] == h_b[k]).all() for k in h_a.keys())
     assert [s.step for s in h_b.snapshots] == [0, 30, 60]
 
