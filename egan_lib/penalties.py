@@ -158,7 +158,9 @@ def r1(x_real: Tensor, e_real: Tensor) -> Tensor:
     r"""Zero-centred penalty on real samples, eq. (2): :math:`\mathbb{E}_{x\sim p}\|\nabla_x U(x)\|^2`.
 
     Real samples should sit at the bottoms of pits, where the gradient vanishes; this asks for
-    exactly that. (Mescheder et al., 2018, call it R1 and add it as (γ/2)·R1; so do we.)
+    exactly that. (Mescheder et al., 2018, call it R1 and add it as (γ/2)·R1; so do we.) A
+    piecewise-linear (ReLU) energy can only shrink its slopes there, not round its kinks: its pit
+    bottoms are points (chapter 3 measures it).
     Returns ``[K]``.
     """
     return grad_sq_norm(x_real, e_real).mean(dim=1)
