@@ -2,7 +2,7 @@
 
     python bench/full2d.py [--members K] [--ring-steps N] [--grid-steps N] [--width W] [--mixtures ring grid] [--out DIR]
 
-``gan.GAN2D()`` untouched (ReLU, Adam lr 4e-3 decayed to 1 % over the last 30 %, eq. (1) + R1 with
+``gan.GAN2D()`` untouched (ReLU, Adam lr 4e-3 decayed to 1 % over the second half, eq. (1) + R1 with
 gamma = 2, width 64, batch 256) except for the run length, trained as K members (K seeds) side by
 side, scored under PacGAN's protocol (2,500 samples per member, high quality within 3 sigma) next to
 the published rows and the ceilings of a perfect sampler (``egan_lib.published``). Prints mean,
@@ -23,7 +23,7 @@ from egan_lib import data, gan, presets, published, train
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--members", type=int, default=10, help="seeds (members trained as one batch)")
-    ap.add_argument("--ring-steps", type=int, default=5000)
+    ap.add_argument("--ring-steps", type=int, default=10000)
     ap.add_argument("--grid-steps", type=int, default=15000)
     ap.add_argument("--width", type=int, default=gan.GAN2D.width)
     ap.add_argument("--mixtures", nargs="*", default=["ring", "grid"], choices=["ring", "grid"])
