@@ -30,8 +30,9 @@ import torch
 from torch import Tensor
 
 from . import _validate
+from .nets import energy_on_grid
 
-__all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "slopes", "Flatness", "flatness",
+__all__ = ["ModeStats", "mode_stats", "nearest_mode", "summarize", "slopes", "Flatness", "flatness", "pit_bottoms",
            "SamplingSpread", "sampling_spread", "histogram_entropy", "classify_channels", "StackedModeStats",
            "stacked_mode_stats"]
 
@@ -161,6 +162,20 @@ def flatness(energy, x_real: Tensor, x_ref: Tensor) -> Flatness:
     real = slopes(energy, x_real).mean(dim=1).cpu().numpy()
     ref = slopes(energy, x_ref).mean(dim=1).cpu().numpy()
     return Flatness(real, ref, real / ref)
+
+
+@torch.no_grad()
+def pit_bottoms(energy, centers, *, half_width: float = 0.2, res: int = 81) -> np.ndarray:
+    """Is there a pit at each mode? The distance from each centre to the lowest point of U in the
+    square of side ``2 * half_width`` around it, on a ``res x res`` grid (chapter 3): ``[K, M]``.
+    A distance within the mode's 3 sigma means a pit with the mode at its bottom."""
+    _validate.positive("half_width", half_width)
+    d = []
+    for cx, cy in torch.as_tensor(centers).tolist():
+        xs, ys, E = energy_on_grid(energy, (cx - half_width, cx + half_width, cy - half_width, cy + half_width), res)
+        lowest = E.flatten(1).argmin(dim=1)  # E[k, iy, ix] flattened: iy * res + ix
+        d.append(torch.hypot(xs[lowest % res] - cx, ys[lowest // res] - cy))
+    return torch.stack(d, dim=1).numpy()
 
 
 class SamplingSpread(NamedTuple):

@@ -15,7 +15,7 @@ from . import _validate
 from .nets import energy_on_grid
 
 __all__ = ["landscape", "draw_landscape", "trajectories", "curves", "animate_training", "dirac_phase",
-           "image_grid", "REAL", "FAKE"]
+           "image_grid", "panels", "REAL", "FAKE"]
 
 REAL = dict(c="#d62728", s=10, marker="o", label="real", zorder=3, linewidths=0)
 FAKE = dict(c="white", s=8, marker="o", label="fake", zorder=4, edgecolors="black", linewidths=0.4)
@@ -30,6 +30,19 @@ def _ax(ax, size=(4.2, 4)):
     if ax is None:
         _, ax = _plt().subplots(figsize=size)
     return ax
+
+
+def panels(n: int, *, cols: int = 2, size: float = 4.2):
+    """A figure of ``n`` square panels, at most ``cols`` a row so each is legible at page width
+    (spare cells switched off); returns the figure and a list of the ``n`` axes."""
+    _validate.positive("n", n, integer=True)
+    _validate.positive("cols", cols, integer=True)
+    cols = min(n, cols)
+    rows = -(-n // cols)
+    fig, axes = _plt().subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    return fig, list(axes.flat[:n])
 
 
 def _np(x):

@@ -91,3 +91,22 @@ def test_flatness_rejects_bad_input():
         metrics.flatness(energy, x, torch.randn(3, 5, 2))
     with pytest.raises(ValueError, match="agree"):
         metrics.flatness(energies.QuadraticEnergy(torch.zeros(3), members=2), x, torch.randn(2, 5, 3))
+
+
+def test_pit_bottoms_finds_the_lowest_point_round_each_mode():
+    bowls = energies.QuadraticEnergy(torch.tensor([[0.01, 0.0], [0.1, 0.05]]), requires_grad=True)
+    d = metrics.pit_bottoms(bowls, torch.tensor([[0.0, 0.0], [3.0, 0.0]]), half_width=0.2, res=81)
+    assert d.shape == (2, 2)
+    assert d[0, 0] == pytest.approx(0.01, abs=1e-6) and d[1, 0] == pytest.approx(np.hypot(0.1, 0.05), abs=1e-6)
+    assert (d[:, 1] > 0.2).all()  # the bowls' bottoms are far from the second mode: the edge of its square
+    with pytest.raises(ValueError, match="half_width"):
+        metrics.pit_bottoms(bowls, torch.zeros(1, 2), half_width=0.0)
+
+
+def test_panels_lays_out_n_axes_at_most_cols_a_row():
+    fig, axes = plot.panels(3)
+    assert len(axes) == 3 and len(fig.axes) == 4 and not fig.axes[3].axison  # 2 x 2, the spare one off
+    assert tuple(fig.get_size_inches()) == (8.4, 8.4)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="cols"):
+        plot.panels(2, cols=0)
