@@ -30,11 +30,6 @@ def rotated_grid(degrees: float = 30.0) -> data.GaussianMixture2D:
     return data.GaussianMixture2D(g.centers @ rot.T, std=g.std, name=f"grid of 25 rotated {degrees:g}°")
 
 
-def rings(counts=(8, 12, 16), radii=(1.0, 2.0, 3.0), std: float = 0.02) -> data.GaussianMixture2D:
-    centers = torch.cat([data.ring(n, radius=r).centers for n, r in zip(counts, radii)])
-    return data.GaussianMixture2D(centers, std=std, name=f"{sum(counts)} modes on {len(counts)} rings")
-
-
 def scattered(n: int = 10, std: float = 0.05, seed: int = 7) -> data.GaussianMixture2D:
     rng = torch.Generator().manual_seed(seed)
     centers = (torch.rand(n, 2, generator=rng) * 8 - 4)
@@ -45,7 +40,7 @@ MIXTURES = {
     "ring of 12": lambda: data.ring(12, radius=1.0, std=0.01),
     "grid rotated 30°": rotated_grid,
     "grid 7x7, spacing 1.5": lambda: data.grid(side=7, spacing=1.5, std=0.05),
-    "three rings (36 modes)": rings,
+    "three rings (36 modes)": data.rings,
     "10 scattered modes": scattered,
 }
 

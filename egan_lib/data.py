@@ -103,6 +103,14 @@ def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixt
     return GaussianMixture2D(centers, std, name=f"grid{side * side}")
 
 
+def rings(counts=(8, 12, 16), radii=(1.0, 2.0, 3.0), std: float = 0.02) -> GaussianMixture2D:
+    """Several concentric rings at once: ``counts[i]`` modes on the circle of radius ``radii[i]``."""
+    if len(counts) != len(radii) or not counts:
+        raise ValueError(f"counts and radii must be non-empty and of one length, got {counts!r} and {radii!r}")
+    centers = torch.cat([ring(n, radius=r).centers for n, r in zip(counts, radii)])
+    return GaussianMixture2D(centers, std, name=f"{sum(counts)} modes on {len(counts)} rings")
+
+
 def _draw_device(rng: torch.Generator | None, device, default: torch.device) -> torch.device:
     """Where random numbers are drawn: on ``rng``'s device, else on ``device``, else on ``default``."""
     if rng is not None:

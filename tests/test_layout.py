@@ -18,7 +18,7 @@ MAX_LINES = 350
 # set up, checkpointed or drawn
 PURE = ("losses", "penalties", "entropy", "data", "nets", "convnets", "energies", "particles", "metrics",
         "instruments", "presets", "dirac", "published")
-NOT_FROM_PURE = {"train", "callbacks", "checkpoints", "gan", "plot", "widgets"}
+NOT_FROM_PURE = {"train", "callbacks", "checkpoints", "gan", "plot", "widgets", "controls", "playground"}
 
 # numbers of DESIGN.md section 8 that belong to egan_lib/published.py only (distinctive enough that they
 # cannot be anything else): ring GAN and PacGAN2 % high quality, grid GAN, ALI and PacGAN4 % high quality
