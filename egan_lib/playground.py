@@ -192,6 +192,10 @@ class Playground(Control):
             self._thread.join()
             self._thread = None
 
+    def close(self) -> None:
+        self.pause()
+        super().close()
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -104,6 +104,12 @@ class Control:
     def update(self) -> None:  # pragma: no cover - every control overrides it
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Done with it: empty its picture (a saved notebook keeps no stale PNG) and close its widgets."""
+        self.canvas.image.value = b""
+        for w in (*self.controls.values(), self.status, self.canvas.image, self.widget):
+            w.close()
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         # a live front end (Jupyter, Colab) draws the widget view; the book's HTML ranks the note first
         return {"text/plain": f"{type(self).__name__} (interactive when run in Colab or Jupyter)",

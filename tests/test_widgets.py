@@ -152,3 +152,23 @@ def test_progress_callback_follows_the_loop():
     train.train(U, BROAD, RING, steps=25, batch=8, opt_e=torch.optim.SGD(U.parameters(), lr=1e-3),
                 callbacks=[widgets.Progress(bar, every=10)], progress=False)
     assert bar.max == 25 and bar.value == 25
+
+
+def test_control_close_empties_the_picture():
+    c = controls.DiracControl()
+    assert c.canvas.image.value
+    c.close()
+    assert c.canvas.image.value == b""
+
+
+def test_playground_bench_writes_its_table(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    out = subprocess.run([sys.executable, "playground.py", "--frames", "2", "--members", "1", "--out", str(tmp_path)],
+                         capture_output=True, text=True, cwd=bench, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = json.loads((tmp_path / "playground.json").read_text())["rows"][0]
+    assert row["members"] == 1 and row["frames_per_second"] > 0 and "frames/s" in out.stdout
