@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import data, dirac, entropy, gan, losses, metrics, nets, particles, penalties, plot, train
-from .widgets import Canvas, Control, RunControl, _slider, ipywidgets
+from .widgets import Canvas, Control, RunControl, _choice, _slider, ipywidgets
 
 __all__ = ["DiracControl", "MomentumControl", "DiggingControl", "MarginControl", "EntropyControl"]
 
@@ -42,7 +42,7 @@ class DiracControl(Control):
         super().__init__({
             "penalty": w.Dropdown(options=list(self.PENALTIES), value=penalty, description="penalty"),
             "gamma": _slider("float", gamma, 0.0, 10.0, 0.1, "γ"),
-            "h": _slider("log", h, -2.5, -0.3, 0.05, "step size h"),
+            "h": _choice([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8], h, "step size h"),
             "updates": w.ToggleButtons(options=["alternating", "simultaneous"], value="alternating"),
         }, Canvas((10.0, 4.2)))
         self.update()
@@ -111,7 +111,7 @@ class MomentumControl(Control):
         super().__init__({
             "optimizer": w.ToggleButtons(options=["heavy ball", "Adam"], value=optimizer),
             "momentum": _slider("float", momentum, 0.0, 0.99, 0.01, "momentum (μ or β1)", continuous_update=False),
-            "lr": _slider("log", lr, -2, 0, 0.05, "step size", continuous_update=False),
+            "lr": _choice([0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8], lr, "step size", continuous_update=False),
         }, Canvas((9.0, 4.4)))
         self.update()
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import data, entropy, gan, losses, metrics, nets, penalties, train
-from .widgets import Canvas, Control, _slider, ipywidgets
+from .widgets import Canvas, Control, _choice, _slider, ipywidgets
 
 __all__ = ["Playground", "parse_points"]
 
@@ -79,12 +79,12 @@ class Playground(Control):
             "gamma": _slider("float", d.recipe.gamma, 0.0, 20.0, 0.1, "γ"),
             "entropy": _slider("float", 0.0, 0.0, 0.3, 0.005, "entropy λ (k-NN)"),
             "frame_steps": _slider("int", frame_steps, 1, 100, 1, "steps per frame"),
-            "opt_e": w.ToggleButtons(options=["Adam", "SGD"], value="Adam", description="U's optimiser"),
+            "opt_e": w.Dropdown(options=["Adam", "SGD"], value="Adam", description="U's optimiser"),
             "mom_e": _slider("float", adam_b1, 0.0, 0.99, 0.01, "U: β1 or μ"),
-            "lr_e": _slider("log", d.opt_e.lr, -4, -1, 0.05, "U: lr"),
-            "opt_g": w.ToggleButtons(options=["Adam", "SGD"], value="Adam", description="G's optimiser"),
+            "lr_e": _choice([1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 0.1], d.opt_e.lr, "U: lr"),
+            "opt_g": w.Dropdown(options=["Adam", "SGD"], value="Adam", description="G's optimiser"),
             "mom_g": _slider("float", adam_b1, 0.0, 0.99, 0.01, "G: β1 or μ"),
-            "lr_g": _slider("log", d.opt_g.lr, -4, -1, 0.05, "G: lr"),
+            "lr_g": _choice([1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 0.1], d.opt_g.lr, "G: lr"),
             "steps": _slider("int", steps, 100, 20000, 100, "run length (lr decay)"),
         }
         self.buttons = {name: w.Button(description=name) for name in ("Start", "Pause", "Step", "Reset")}
@@ -179,6 +179,7 @@ class Playground(Control):
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
+        self._times = []  # frames/s of this stretch, not across a pause
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -218,12 +219,12 @@ class Playground(Control):
         for ax in self.axes:
             im = ax.imshow(np.zeros((self.res, self.res)), origin="lower", extent=self.extent, cmap="viridis",
                            aspect="equal", interpolation="nearest")  # smoothing costs frames
-            ax.scatter(r[:, 0], r[:, 1], s=4, c="white", edgecolors="none", alpha=0.9)
-            fk = ax.scatter([], [], s=4, c="#ff7f0e", edgecolors="none")
+            # markers as Line2D and no axis machinery: a frame draws in two thirds of the time
+            ax.plot(r[:, 0], r[:, 1], "o", ms=2.2, mew=0, color="white", alpha=0.9)
+            (fk,) = ax.plot([], [], "o", ms=2.2, mew=0, color="#ff7f0e")
             ax.set_xlim(x0, x1)
             ax.set_ylim(y0, y1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_axis_off()
             self.artists.append((im, fk, ax.set_title("", fontsize=9)))
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.86, wspace=0.04)
 
@@ -238,13 +239,13 @@ class Playground(Control):
             lo, hi = float(e.min()), float(np.quantile(e, 0.9))
             im.set_data(e)
             im.set_clim(lo, hi if hi > lo else lo + 1e-6)
-            fk.set_offsets(fakes[k].cpu().numpy())
+            fk.set_data(*fakes[k].cpu().numpy().T)
             title.set_text(f"member {k}: {stats.modes[k]}/{self.mix.n_modes} modes, "
                            f"{stats.high_quality[k]:.0f} % HQ")
         self.canvas.fig.suptitle(f"{self.mix.name}, step {self.steps_done} of {g.config.steps}", fontsize=10)
         self.canvas.draw()
         self.frames += 1
         self._times.append(time.perf_counter())
+        rate = f"{self.fps():.1f} frames/s" if len(self._times) > 1 else "press Start or Step"
         self.status.value = (f"step {self.steps_done}: modes {np.mean(stats.modes):.1f}, high quality "
-                             f"{np.mean(stats.high_quality):.0f} % (mean over {g.config.members} members); "
-                             f"{self.fps():.1f} frames/s")
+                             f"{np.mean(stats.high_quality):.0f} % (mean over {g.config.members} members); {rate}")

@@ -118,12 +118,17 @@ class Control:
                     "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}}
 
 
+def _choice(values, value, description: str, fmt: str = "{:g}", **kw):
+    """A slider over a list of exact values (a learning rate of 4e-3 stays 4e-3, not 10^-2.4)."""
+    if value not in values:
+        values = sorted({*values, value})
+    return ipywidgets().SelectionSlider(options=[(fmt.format(v), v) for v in values], value=value,
+                                        description=description, style={"description_width": "initial"}, **kw)
+
+
 def _slider(kind: str, value, lo, hi, step, description: str, **kw):
     w = ipywidgets()
-    cls = {"float": w.FloatSlider, "int": w.IntSlider, "log": w.FloatLogSlider}[kind]
-    if kind == "log":  # lo and hi are exponents of 10
-        return cls(value=value, base=10, min=lo, max=hi, step=step, description=description,
-                   style={"description_width": "initial"}, **kw)
+    cls = {"float": w.FloatSlider, "int": w.IntSlider}[kind]
     return cls(value=value, min=lo, max=hi, step=step, description=description,
                style={"description_width": "initial"}, **kw)
 

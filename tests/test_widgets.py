@@ -104,6 +104,16 @@ def test_playground_trains_a_few_steps_headless_and_redraws():
     assert "step 6" in pg.status.value
 
 
+def test_the_playgrounds_controls_start_at_the_books_default_set_up():
+    from egan_lib import gan
+    pg = playground.Playground(members=3, steps=700)
+    assert pg.config() == gan.GAN2D(members=3, steps=700, seed=0, init_seed=0)
+    pg.set(lr_g=1e-3, mom_g=0.5, opt_e="SGD", mom_e=0.9)  # exact values, not a log grid's neighbours
+    cfg = pg.config()
+    assert cfg.opt_g == gan.Opt(torch.optim.Adam, 1e-3, {"betas": (0.5, 0.9)})
+    assert cfg.opt_e == gan.Opt(torch.optim.SGD, 4e-3, {"momentum": 0.9})
+
+
 def test_playground_start_and_pause_run_in_the_background():
     pg = playground.Playground(members=1, frame_steps=2, steps=10_000)
     pg.buttons["Start"].click()
