@@ -79,6 +79,8 @@ class Control:
         self.widget = w.VBox([*rows, w.HBox([*buttons, self.status]), canvas.image])
         for c in self.controls.values():
             c.observe(self._changed, names="value")
+            if hasattr(getattr(c, "style", None), "description_width"):
+                c.style.description_width = "initial"  # labels in full, not cut to a fixed width
 
     def values(self) -> dict:
         return {name: c.value for name, c in self.controls.items()}
