@@ -1,0 +1,152 @@
+"""The samplers against targets whose law is known in closed form: the sampled mean, covariance and
+mode weights agree within their sampling error; MALA keeps the target invariant where ULA is biased
+by exactly the amount its step size predicts."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from egan_lib import data, nets, sampling, train
+
+torch.set_num_threads(1)
+
+
+def gaussian_logp(mean, precision):
+    """log N(x; mean, precision^-1) up to a constant, for x [K, C, d]."""
+    def logp(x):
+        d = x - mean
+        return -0.5 * torch.einsum("kci,ij,kcj->kc", d, precision, d)
+    return logp
+
+
+def _moments(x):  # x [K, C, d] -> mean [d], covariance [d, d] over all members and chains
+    flat = x.reshape(-1, x.shape[-1]).double()
+    return flat.mean(0), torch.cov(flat.T)
+
+
+def test_mala_samples_a_correlated_gaussian_at_a_temperature():
+    mean = torch.tensor([1.0, -2.0])
+    A = torch.tensor([[2.0, 0.6], [0.6, 1.0]])  # U(x) = (x - mean)' A (x - mean) / 2
+    T = 2.0  # p(x) ~ exp(-U/T): covariance T A^-1
+    energy = lambda x: 0.5 * torch.einsum("kci,ij,kcj->kc", x - mean, A, x - mean)
+    g = torch.Generator().manual_seed(0)
+    chain = sampling.mala(sampling.x_target(energy, T), torch.zeros(2, 2000, 2), steps=300, step_size=0.1,
+                          adapt_steps=200, rng=g)
+    m, c = _moments(chain.final)
+    cov = T * torch.linalg.inv(A).double()
+    n = chain.final.shape[0] * chain.final.shape[1]
+    assert torch.allclose(m, mean.double(), atol=5 * math.sqrt(cov.diagonal().max() / n)), m
+    # the standard error of a covariance entry is about sqrt((s_ii s_jj + s_ij^2) / n)
+    se = torch.sqrt((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov ** 2) / n)
+    assert ((c - cov).abs() < 5 * se).all(), (c, cov)
+    assert ((chain.acceptance - 0.574).abs() < 0.1).all(), chain.acceptance  # adapted to the target rate
+
+
+@pytest.mark.parametrize("eps", [0.2, 0.5])
+def test_mala_is_exact_and_ula_is_biased_as_predicted(eps):
+    # N(0, 1) in each of 2 dimensions, chains started from the target itself: an invariant sampler keeps
+    # variance 1; ULA moves it to 1 / (1 - eps/2), its own stationary variance (x' = (1 - eps) x + sqrt(2 eps) xi)
+    logp = gaussian_logp(torch.zeros(2), torch.eye(2))
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.randn(2, 4000, 2, generator=g)
+    n = x0.numel()
+    mala = sampling.mala(logp, x0, steps=60, step_size=eps, rng=g).final
+    ula = sampling.ula(logp, x0, steps=60, step_size=eps, rng=g).final
+    tol = 5 * math.sqrt(2 / n)  # standard error of a variance estimate
+    assert abs(mala.var().item() - 1.0) < tol, mala.var()
+    predicted = 1 / (1 - eps / 2)
+    assert abs(ula.var().item() - predicted) < tol * predicted, (ula.var(), predicted)
+    assert ula.var().item() - 1.0 > tol  # the bias is far outside the sampling error
+
+
+def test_noisy_descent_is_not_langevin():
+    # Short-run EBM updates x - eps grad U + sigma xi with a small sigma: on U = x^2/2 the stationary
+    # variance is sigma^2 / (1 - (1 - eps)^2), a hundredth of the target's 1 here
+    logp = gaussian_logp(torch.zeros(1), torch.eye(1))
+    g = torch.Generator().manual_seed(2)
+    x = sampling.ula(logp, torch.randn(1, 20000, 1, generator=g), steps=2000, step_size=0.01, noise=0.005, rng=g).final
+    predicted = 0.005 ** 2 / (1 - 0.99 ** 2)
+    assert abs(x.var().item() - predicted) < 0.1 * predicted and predicted < 0.01
+
+
+class LinearGenerator(nn.Module):
+    """G(z) = z W + b for every member: a latent map whose pushforward is known."""
+
+    def __init__(self, W, b):
+        super().__init__()
+        self.W, self.b = nn.Parameter(W), nn.Parameter(b)
+
+    def forward(self, z):
+        return z @ self.W + self.b
+
+
+def test_latent_mala_keeps_the_prior_and_matches_the_closed_form():
+    # U(x) = |x - mu|^2 / (2 s^2), G(z) = z W + b, z ~ N(0, I): pi(z) ~ exp(-U(G(z))/T - |z|^2/2) is Gaussian
+    # with precision P = W W' / (s^2 T) + I and mean P^-1 W (mu - b) / (s^2 T)
+    W = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, -1.0]])  # latent 2 -> data 3
+    b, mu, s2, T = torch.tensor([0.5, 0.0, -0.5]), torch.tensor([1.0, 2.0, 0.0]), 0.5, 1.5
+    G = LinearGenerator(W, b)
+    energy = lambda x: (x - mu).pow(2).sum(-1) / (2 * s2)
+    g = torch.Generator().manual_seed(3)
+    chain = sampling.mala(sampling.latent_target(energy, G, T), torch.randn(2, 3000, 2, generator=g), steps=200,
+                          step_size=0.2, adapt_steps=100, rng=g)
+    P = (W @ W.T / (s2 * T) + torch.eye(2)).double()
+    cov = torch.linalg.inv(P)
+    mean = cov @ (W @ (mu - b)).double() / (s2 * T)
+    m, c = _moments(chain.final)
+    n = chain.final.shape[0] * chain.final.shape[1]
+    assert torch.allclose(m, mean, atol=5 * math.sqrt(cov.diagonal().max() / n)), (m, mean)
+    se = torch.sqrt((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov ** 2) / n)
+    assert ((c - cov).abs() < 5 * se).all(), (c, cov)
+    assert G.W.grad is None  # the generator is only read, never trained
+
+
+def test_mala_keeps_mode_weights_of_a_mixture():
+    # p = 0.7 N(-1.5, 0.5^2) + 0.3 N(1.5, 0.5^2) in 1D, chains started from p itself: after many large
+    # MALA steps the share right of 0 is still 0.3 within its sampling error
+    w, m, s = torch.tensor([0.7, 0.3]), torch.tensor([-1.5, 1.5]), 0.5
+
+    def logp(x):
+        comp = -0.5 * ((x - m) / s) ** 2 + w.log()  # [K, C, 2] (x broadcasts over the components)
+        return torch.logsumexp(comp, dim=-1)
+
+    g = torch.Generator().manual_seed(4)
+    n = 20000
+    which = (torch.rand(1, n, 1, generator=g) < w[1]).float()
+    x0 = m[0] + which * (m[1] - m[0]) + s * torch.randn(1, n, 1, generator=g)
+    chain = sampling.mala(logp, x0, steps=200, step_size=0.5, rng=g)
+    right = (chain.final > 0).float().mean().item()
+    assert abs(right - 0.3) < 5 * math.sqrt(0.3 * 0.7 / n), right
+    assert (chain.final != x0).float().mean() > 0.3  # the chains did move
+
+
+def test_replay_buffer_trains_an_energy_with_the_books_loop():
+    U = nets.MLPEnergy(2, width=16, depth=2)
+    buffer = sampling.ReplayBuffer(U, (-2, 2, -2, 2), members=2, size=200, steps=5, step_size=1e-3)
+    before = buffer.states.clone()
+    x = buffer.sample(32, members=2)
+    assert x.shape == (2, 32, 2) and not torch.equal(buffer.states, before)
+    hist = train.train(U, buffer, data.ring(), steps=5, batch=32, opt_e=torch.optim.Adam(U.parameters(), 1e-3),
+                       progress=False, log_every=1)
+    assert hist.steps_run == 5
+    with pytest.raises(ValueError, match="members"):
+        buffer.sample(4, members=3)
+
+
+def test_bad_arguments_are_named():
+    logp = gaussian_logp(torch.zeros(2), torch.eye(2))
+    x0 = torch.zeros(1, 4, 2)
+    with pytest.raises(ValueError, match="x0"):
+        sampling.mala(logp, torch.zeros(4, 2), steps=1, step_size=0.1)
+    with pytest.raises(ValueError, match="adapt_steps"):
+        sampling.ula(logp, x0, steps=1, step_size=0.1, adapt_steps=5)
+    with pytest.raises(ValueError, match="noise"):
+        sampling.mala(logp, x0, steps=1, step_size=0.1, noise=0.01)
+    with pytest.raises(ValueError, match="step_size"):
+        sampling.mala(logp, x0, steps=1, step_size=0.0)
+    with pytest.raises(ValueError, match="target_accept"):
+        sampling.mala(logp, x0, steps=1, step_size=0.1, target_accept=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        sampling.x_target(lambda x: x.sum(-1), temperature=0)
