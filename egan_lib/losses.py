@@ -16,7 +16,8 @@ from torch import Tensor
 
 from . import _validate
 
-__all__ = ["EnergyLoss", "energy_wgan", "energy_hinge", "energy_margin", "generator_energy"]
+__all__ = ["EnergyLoss", "energy_wgan", "energy_hinge", "energy_margin", "energy_logistic", "generator_energy",
+           "generator_nonsaturating"]
 
 
 class EnergyLoss(NamedTuple):
@@ -95,6 +96,21 @@ def energy_margin(e_real: Tensor, e_fake: Tensor, margin: float = 1.0) -> Energy
     return EnergyLoss(real + fake, real, fake)
 
 
+def energy_logistic(e_real: Tensor, e_fake: Tensor) -> EnergyLoss:
+    r"""The standard GAN's discriminator loss (Goodfellow et al., 2014) for an energy:
+    :math:`\min_U \; \mathbb{E}_{x\sim p}\,\mathrm{softplus}(U(x)) + \mathbb{E}_{x\sim q}\,\mathrm{softplus}(-U(x))`.
+
+    With :math:`D(x) = \sigma(-U(x))` (the probability of "real") this is
+    :math:`-\mathbb{E}_p \log D - \mathbb{E}_q \log(1 - D)`: U is minus the discriminator's logit.
+    Chapter 9 compares its U as an anomaly score with the book's energy. Returns
+    ``EnergyLoss(total, real=E softplus(U(real)), fake=E softplus(-U(fake)))``, each ``[K]``.
+    """
+    _check_pair(e_real, e_fake)
+    real = torch.nn.functional.softplus(e_real).mean(dim=1)
+    fake = torch.nn.functional.softplus(-e_fake).mean(dim=1)
+    return EnergyLoss(real + fake, real, fake)
+
+
 def generator_energy(e_fake: Tensor) -> Tensor:
     r"""Jumping, eq. (3): :math:`\min_G \; \mathbb{E}_{z\sim q(z)}[U(G(z))]` with U frozen.
 
@@ -103,3 +119,10 @@ def generator_energy(e_fake: Tensor) -> Tensor:
     """
     _validate.energies("e_fake", e_fake)
     return e_fake.mean(dim=1)
+
+
+def generator_nonsaturating(e_fake: Tensor) -> Tensor:
+    r"""The standard GAN's non-saturating generator loss, :math:`\min_G -\mathbb{E}_z \log D(G(z)) =
+    \mathbb{E}_z\,\mathrm{softplus}(U(G(z)))` with :math:`D = \sigma(-U)`. Returns ``[K]``."""
+    _validate.energies("e_fake", e_fake)
+    return torch.nn.functional.softplus(e_fake).mean(dim=1)

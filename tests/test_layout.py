@@ -16,7 +16,7 @@ MAX_LINES = 350
 
 # pure modules: functions of tensors, nets, data and numbers; they know nothing of how a run is trained,
 # set up, checkpointed or drawn
-PURE = ("losses", "penalties", "entropy", "data", "nets", "convnets", "energies", "particles", "metrics", "sampling",
+PURE = ("losses", "penalties", "entropy", "data", "nets", "convnets", "energies", "particles", "metrics", "sampling", "anomaly",
         "instruments", "presets", "dirac", "published")
 NOT_FROM_PURE = {"train", "callbacks", "checkpoints", "gan", "plot", "widgets", "controls", "playground"}
 
