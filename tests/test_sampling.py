@@ -150,3 +150,18 @@ def test_bad_arguments_are_named():
         sampling.mala(logp, x0, steps=1, step_size=0.1, target_accept=1.5)
     with pytest.raises(ValueError, match="temperature"):
         sampling.x_target(lambda x: x.sum(-1), temperature=0)
+
+
+def test_sampling_bench_writes_its_table(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    out = subprocess.run([sys.executable, "sampling_full.py", "--members", "1", "--ring-steps", "3", "--mixtures", "ring",
+                          "--mcmc-steps", "2", "--out", str(tmp_path)], capture_output=True, text=True, cwd=bench,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    d = json.loads((tmp_path / "sampling_full.json").read_text())["mixtures"]["ring"]
+    assert set(d) == {"default", "standard GAN"} and len(d["default"]["latent MALA, T=1"]["high_quality"]) == 1
+    assert "AUROC" in out.stdout
