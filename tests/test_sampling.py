@@ -159,9 +159,11 @@ def test_sampling_bench_writes_its_table(tmp_path):
     from pathlib import Path
     bench = Path(__file__).resolve().parents[1] / "bench"
     out = subprocess.run([sys.executable, "sampling_full.py", "--members", "1", "--ring-steps", "3", "--mixtures", "ring",
-                          "--mcmc-steps", "2", "--out", str(tmp_path)], capture_output=True, text=True, cwd=bench,
+                          "--mcmc-steps", "2", "--digit-steps", "2", "--out", str(tmp_path)], capture_output=True, text=True, cwd=bench,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     d = json.loads((tmp_path / "sampling_full.json").read_text())["mixtures"]["ring"]
     assert set(d) == {"default", "standard GAN"} and len(d["default"]["latent MALA, T=1"]["high_quality"]) == 1
     assert "AUROC" in out.stdout
+    digits = json.loads((tmp_path / "sampling_full.json").read_text())["digits_auroc"]
+    assert set(digits["standard GAN"]) == {"noise", "occlude", "shuffle"}
