@@ -27,7 +27,7 @@ The defaults are the best full-size recipe measured (issue 12; 8 seeds a row on 
   the ring, lower in 7 members of 8; high quality 95.0 -> 95.5 %). Over the last 30 % only, at 5,000
   steps, the average reached back into the fast part and cost 12 points (ablation).
 * ``--batch 512`` on the ring: with the average, 96.4 +- 0.5 % (worst member 95.5 %), reverse KL 0.0019
-  (max 0.0033), against 95.5 +- 0.8 % with batch 256; without the average 95.6 +- 0.6 % against 95.0.
+  (max 0.0033), against 95.5 +- 0.8 % with batch 256; without the average 95.55 +- 0.6 % against 95.0.
   It costs about twice the minutes a step. ``--grid-batch 256``: the grid needs 15,000 steps, which
   at batch 512 would take ~13.5 minutes with 10 seeds on an idle core (ring: 9.0 minutes for
   10,000), too close to the 15-minute budget (a busy second core made runs up to 1.6 times slower).
