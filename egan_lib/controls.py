@@ -153,7 +153,6 @@ def _landscapes(fig, energy, extent, *, real, fake, members, clip=None, title=""
         plot.draw_landscape(ax, xs, ys, e, real=real[k, :300], fake=fake[k, :300], levels=20,
                             title=f"member {k}{title}")
     fig.tight_layout()
-    return E
 
 
 class DiggingControl(RunControl):

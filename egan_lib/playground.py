@@ -129,8 +129,7 @@ class Playground(Control):
             self.mix = self.mixture()
             cfg = self.config()
             built = cfg.build()
-            self._margin = self.values()["loss"] == "margin (autoencoder)"
-            if self._margin:  # EBGAN's non-negative energy for the margin loss
+            if self.values()["loss"] == "margin (autoencoder)":  # EBGAN's non-negative energy for the margin loss
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(self.seed)
                     energy = nets.AutoencoderEnergy(cfg.members, latent_dim=2, width=cfg.width, depth=1,
@@ -152,7 +151,7 @@ class Playground(Control):
 
     def _apply_live(self) -> None:
         margin_now = self.values()["loss"] == "margin (autoencoder)"
-        if margin_now != self._margin:
+        if margin_now != isinstance(self.gan.energy, nets.AutoencoderEnergy):  # the energy must change too
             self.reset()
             return
         with self._lock:
