@@ -3,6 +3,7 @@ the entropy term: modes captured of 1,000 and KL to uniform over 26,000 samples 
 StackedMNIST protocol), next to the published StackedMNIST numbers.
 
     python bench/stacked_full.py [--members K] [--steps N] [--width W] [--out DIR]
+    python bench/stacked_full.py --configs none --schedule decay --ema 0.999 --name stacked_decay
     python bench/stacked_full.py --members 2 --steps 4 --width 4 --batch 8 --eval-samples 500 --out /tmp/smoke
 
 Defaults are the full preset's image fields (``presets.full``); on a CPU, where the full width costs
@@ -13,7 +14,11 @@ lambda = 0.03 * 192 / D in pixel space: without the term, with it throughout, an
 first 70 % of the steps only (MEG anneals its entropy weight late in training), which is one run whose
 ``train.ChangeRecipe`` callback removes the term at 70 %. All three start from the same nets
 (``init_seed = --seed``) and see the same data and noise stream.
-Writes bench/results/stacked_full.json, or ``<--out>/stacked_full.json``.
+``--lr`` (both nets), ``--schedule decay`` (``gan.LinearDecay(start=--decay-start)``: the learning rate
+falls linearly to 1 % over the steps after ``--decay-start``) and ``--ema`` (a moving average of the
+generator's weights, sampled from at the end) change the set-up's fields of the same names; their
+defaults are ``gan.ImageGAN``'s (lr 2e-3, constant, no average).
+Writes bench/results/stacked_full.json, or ``<--out>/<--name>.json``.
 
 The stored JSON was measured by an earlier version that trained the 70 % configuration as two
 ``train.train`` calls, the second on a data stream of its own (seed + 1): a rerun of that configuration
@@ -41,7 +46,9 @@ def run(real, lam, args, clf, x_ref, device, *, until: float = 1.0) -> dict:
     """One run with the entropy weight ``lam`` for the first ``until`` of the steps and none after."""
     first = int(round(args.steps * until)) if lam > 0 else 0  # steps with the entropy term
     cfg = gan.ImageGAN(shape=real.shape, members=args.members, width=args.width, latent_dim=args.latent,
-                       steps=args.steps, batch=args.batch, seed=args.seed, init_seed=args.seed)
+                       steps=args.steps, batch=args.batch, seed=args.seed, init_seed=args.seed,
+                       opt_e=gan.Opt(lr=args.lr), opt_g=gan.Opt(lr=args.lr), ema=args.ema,
+                       schedule=gan.LinearDecay(start=args.decay_start) if args.schedule == "decay" else None)
     cfg = cfg.with_entropy(lam if first > 0 else 0.0)
     switch = [train.ChangeRecipe(first, entropy=None, entropy_weight=0.0)] if 0 < first < args.steps else []
     g = cfg.build(device)
@@ -54,6 +61,20 @@ def run(real, lam, args, clf, x_ref, device, *, until: float = 1.0) -> dict:
             "modes": s.modes.tolist(), "kl": s.reverse_kl.tolist(), "frechet": fd.tolist()}
 
 
+def _ema(text: str) -> float | None:
+    """``--ema``: a decay in [0, 1), or ``none``."""
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"--ema must be a decay in [0, 1) or 'none', got {text!r}")
+    return value
+
+
+# the set-up options added after the stored stacked_full.json was measured, with the values it ran with
+LATER = {"lr": gan.ImageGAN.opt_e.lr, "schedule": "none", "decay_start": 0.5, "ema": None}
+
+
 def main() -> None:
     P = presets.full
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -64,6 +85,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=P.image_batch)
     ap.add_argument("--eval-samples", type=int, default=P.image_eval_samples)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=LATER["lr"], help="Adam's learning rate, both nets")
+    ap.add_argument("--schedule", choices=("none", "decay"), default=LATER["schedule"],
+                    help="none: constant learning rate; decay: gan.LinearDecay(start=--decay-start)")
+    ap.add_argument("--decay-start", type=float, default=LATER["decay_start"],
+                    help="fraction of the steps after which the decay begins (with --schedule decay)")
+    ap.add_argument("--ema", type=_ema, default=LATER["ema"],
+                    help="decay of the generator's moving average (e.g. 0.999), or none")
+    ap.add_argument("--name", default="stacked_full", help="the JSON's name: <--out>/<--name>.json")
     ap.add_argument("--configs", default=",".join(CONFIGS),
                     help="which runs, comma-separated (default all); a subset updates those rows of an "
                          "existing JSON with the same settings")
@@ -81,12 +110,12 @@ def main() -> None:
     x_data = real.sample(args.eval_samples, torch.Generator().manual_seed(10), members=1)
     ds = metrics.stacked_mode_stats(x_data, clf)
     t0 = time.perf_counter()
-    settings = {k: v for k, v in vars(args).items() if k not in ("configs", "out")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("configs", "out", "name")}
     rows = {}
-    old = args.out / "stacked_full.json"
+    old = args.out / f"{args.name}.json"
     if set(configs) != set(CONFIGS) and old.exists():
         before = json.loads(old.read_text())
-        if {k: v for k, v in before["args"].items() if k != "configs"} != settings:
+        if {**LATER, **{k: v for k, v in before["args"].items() if k != "configs"}} != settings:
             raise ValueError(f"--configs {args.configs!r} would update {old}, which was run with other settings: "
                              f"{before['args']}; run all configurations or the same settings")
         rows = before["rows"]
@@ -95,6 +124,7 @@ def main() -> None:
         rows[name] = run(real, scale * 0.03 * 192 / D, args, clf, x_ref, device, until=until)
     rows = {name: rows[name] for name in CONFIGS if name in rows}
     print(f"\nstacked digits, K={args.members}, {args.steps} steps, width {args.width}, batch {args.batch}, "
+          f"lr {args.lr:g}, schedule {args.schedule}, EMA {args.ema}, "
           f"{args.eval_samples} samples per member; classifier {100 * clf.test_accuracy:.2f} % on held-out digits")
     print(f"{'':32}{'modes (of 1000)':>22}{'min':>6}{'KL to uniform':>20}{'Fréchet':>16}{'minutes':>9}")
     for name, r in rows.items():
@@ -106,7 +136,7 @@ def main() -> None:
     for name, (m, kl) in PUBLISHED.items():
         print(f"{'published (MNIST): ' + name:32}{m:>22}{'':6}{kl:>20.3f}")
     print(f"total {(time.perf_counter() - t0) / 60:.1f} min")
-    print("wrote", _common.write("stacked_full", {"args": settings, "full_preset": {
+    print("wrote", _common.write(args.name, {"args": settings, "full_preset": {
         "image_members": P.image_members, "image_steps": P.image_steps, "image_width": P.image_width},
         "data": {"modes": int(ds.modes[0]), "kl": float(ds.reverse_kl[0])}, "rows": rows,
         "classifier_accuracy": clf.test_accuracy, "published_stackedmnist": PUBLISHED}, args.out))
