@@ -34,3 +34,20 @@ def test_ablation_runs_named_rows_and_refuses_unknown_ones(tmp_path):
     assert "SiLU" in d["base"] and "schedule=None" in d["base"].replace(" ", "")
     with pytest.raises(AssertionError):
         _run("ablation.py", "--rows", "no such row", tmp_path=tmp_path)
+
+
+def test_stacked_full_records_the_schedule_and_average_it_ran_with(tmp_path):
+    _run("stacked_full.py", "--members", "2", "--steps", "4", "--width", "4", "--batch", "8", "--eval-samples", "200",
+         "--configs", "none", "--schedule", "decay", "--ema", "0.999", "--lr", "1e-3", "--name", "sd", tmp_path=tmp_path)
+    d = json.loads((tmp_path / "sd.json").read_text())
+    assert d["args"]["schedule"] == "decay" and d["args"]["ema"] == 0.999 and d["args"]["lr"] == 1e-3
+    assert list(d["rows"]) == ["none"] and len(d["rows"]["none"]["kl"]) == 2
+
+
+def test_mixtures_runs_the_full_size_recipe_on_a_named_mixture(tmp_path):
+    _run("mixtures.py", "--members", "2", "--steps", "4", "--rows", "full-size recipe",
+         "--mixtures", "grid 7x7, spacing 1.5, standardised", "--ema", "0.99", "--name", "mx", tmp_path=tmp_path)
+    d = json.loads((tmp_path / "mx.json").read_text())
+    r = d["mixtures"]["grid 7x7, spacing 1.5, standardised"]
+    assert r["modes_total"] == 49 and len(r["full-size recipe"]["high_quality"]) == 2
+    assert "ema=0.99" in d["full_recipe"].replace(" ", "")
