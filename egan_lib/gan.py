@@ -11,6 +11,9 @@ batch, the members and the seeds. ``GAN2D().build(device)`` makes the nets and o
 Chapters 2-7 start from the default and change what their experiment is about with
 ``dataclasses.replace`` (or ``GAN2D(..., field=value)``).
 
+``EnergyModel2D`` is the energy alone, with no generator (chapter 9): its negatives are Langevin
+chains on the energy itself, kept in a replay buffer.
+
 ``ImageGAN`` is the same for images (chapter 8): member-batched conv nets, and chapter 8's recipe
 as its default; ``image_default(preset, shape)`` sizes it from a preset's ``image_*`` fields::
 
@@ -30,7 +33,8 @@ from torch import nn
 from . import _validate, convnets, entropy as _entropy, nets, penalties, train as _train
 from .callbacks import EMA, Schedule
 
-__all__ = ["Opt", "LinearDecay", "GAN2D", "ImageGAN", "GAN", "default", "image_default"]
+__all__ = ["Opt", "LinearDecay", "GAN2D", "ImageGAN", "GAN", "default", "image_default",
+           "EnergyModel2D", "EnergyModel"]
 
 
 @dataclass(frozen=True)
@@ -93,14 +97,14 @@ class _SetUp:
     def _check_training(self, sizes: tuple[str, ...]) -> None:
         for name in sizes + ("steps", "batch"):
             _validate.positive(name, getattr(self, name), integer=True)
-        for name in ("opt_e", "opt_g"):
+        for name in ("opt_e", "opt_g")[: 2 if hasattr(self, "opt_g") else 1]:
             if not isinstance(getattr(self, name), Opt):
                 raise ValueError(f"{name} must be a gan.Opt, got {getattr(self, name)!r}")
         if not isinstance(self.recipe, _train.Recipe):
             raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
         if self.schedule is not None and not callable(self.schedule):
             raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
-        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+        if getattr(self, "ema", None) is not None and not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
@@ -256,3 +260,83 @@ class GAN:
 
     def __repr__(self) -> str:
         return f"GAN({self.config})"
+
+
+@dataclass(frozen=True, repr=False)
+class EnergyModel2D(_SetUp):
+    r"""An energy model with no generator (chapter 9): ``GAN2D``'s MLP energy, trained by eq. (1)
+    against negatives drawn from its own density :math:`p(x) \propto e^{-U(x)}` by MALA chains that a
+    replay buffer keeps from one step to the next (``sampling.ReplayBuffer``): maximum likelihood."""
+
+    members: int = 4  # K: independent models (seeds) trained side by side as one batch
+    width: int = 64  # hidden units of the MLP energy
+    depth: int = 3  # hidden layers
+    activation: Callable[[], nn.Module] = nn.ReLU
+    opt_e: Opt = Opt(lr=4e-3)  # GAN2D's: Adam, lr 4e-3, beta1 = 0
+    # eq. (1) + 0.01 (E U_real^2 + E U_fake^2): the level of U pinned, its slopes free; R1 would flatten
+    # the pits a density of data this sharp needs (chapter 9)
+    recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_both(penalties.energy_l2), gamma=0.02)
+    chain_steps: int = 20  # MALA steps on the chains drawn from the buffer at every energy step
+    step_size: float | None = None  # their step; None: the data's variance per coordinate (std ** 2)
+    buffer_size: int = 4000  # chains kept per member
+    restart: float = 0.05  # fraction of the chains drawn that start afresh, uniform over the data's box
+    metropolis: bool = True  # MALA chains; False: ULA (no Hastings test, biased by its step)
+    schedule: Callable | None = LinearDecay()  # GAN2D's: the rate falls to 1 % over the second half
+    steps: int = 800  # energy steps
+    batch: int = 128  # real samples and chains per member per step
+    seed: int = 0  # seeds the data stream and the chains
+    init_seed: int | None = 0  # seeds the net's initial weights; None: torch's global random state
+
+    def __post_init__(self) -> None:
+        self._check_training(("members", "width", "depth", "chain_steps", "buffer_size"))
+        if self.step_size is not None:
+            _validate.positive("step_size", self.step_size)
+        if not 0.0 <= self.restart <= 1.0:
+            raise ValueError(f"restart must be in [0, 1], got {self.restart!r}")
+
+    def build(self, real, device: torch.device | str | None = None) -> "EnergyModel":
+        """The energy, its optimiser and a buffer of chains for the data ``real`` (a 2D mixture: its
+        box is where chains restart, its ``std`` sets the default step) on ``device``."""
+        from . import sampling
+        if self.step_size is None and not hasattr(real, "std"):
+            raise ValueError("step_size is None and the data have no std to take it from: give step_size")
+        step = self.step_size if self.step_size is not None else float(real.std) ** 2
+        with torch.random.fork_rng(devices=[], enabled=self.init_seed is not None):
+            if self.init_seed is not None:
+                torch.manual_seed(self.init_seed)
+            energy = nets.MLPEnergy(self.members, 2, width=self.width, depth=self.depth,
+                                    activation=self.activation).to(device)
+        buffer = sampling.ReplayBuffer(energy, real.extent(0.5), members=self.members, size=self.buffer_size,
+                                       steps=self.chain_steps, step_size=step, restart=self.restart,
+                                       metropolis=self.metropolis, seed=self.seed)
+        return EnergyModel(self, energy, buffer)
+
+
+class EnergyModel:
+    """A built ``EnergyModel2D``: ``energy``, its optimiser ``opt_e``, the chains' ``buffer``."""
+
+    def __init__(self, config: EnergyModel2D, energy: nn.Module, buffer):
+        self.config, self.energy, self.buffer = config, energy, buffer
+        self.opt_e = config.opt_e.make(energy.parameters())
+        self.callbacks = [] if config.schedule is None else [
+            Schedule(config.schedule(self.opt_e, config.steps))]
+
+    def train(self, real, *, callbacks=(), **kwargs) -> _train.History:
+        """``train.train`` with the buffer as the fakes (digging only); ``kwargs`` as in ``GAN.train``."""
+        c = self.config
+        kwargs = {"steps": c.steps, "batch": c.batch, "seed": c.seed, "recipe": c.recipe, **kwargs}
+        return _train.train(self.energy, self.buffer, real, opt_e=self.opt_e,
+                            callbacks=[*self.callbacks, *callbacks], **kwargs)
+
+    def sample(self, n: int, rng: torch.Generator | None = None, *, steps: int = 200, adapt_steps: int = 100):
+        """``n`` samples per member of :math:`e^{-U}`: MALA (step adapted in warm-up) from ``n`` chains
+        of the buffer. Returns the ``sampling.Chain``."""
+        from . import sampling
+        idx = torch.randperm(self.buffer.states.shape[1], generator=rng)[:n]
+        x0 = self.buffer.states[:, idx].to(next(self.energy.parameters()).device)
+        rng = rng if x0.device.type == "cpu" else None  # a CPU generator draws no noise on a GPU
+        return sampling.mala(sampling.x_target(self.energy), x0, steps=steps, step_size=self.buffer.step_size,
+                             adapt_steps=adapt_steps, rng=rng)
+
+    def __repr__(self) -> str:
+        return f"EnergyModel({self.config})"

@@ -15,7 +15,9 @@ Where each penalty looks (chapter 3); :math:`\hat x` is a random interpolate of 
 * ``wgan_gp(energy, x_real, x_fake)``: :math:`\mathbb{E}_{\hat x}(\|\nabla U(\hat x)\| - 1)^2`, 1-centred;
 * ``zero_centred_interpolates(energy, x_real, x_fake)``: :math:`\mathbb{E}_{\hat x}\|\nabla U(\hat x)\|^2`;
 * ``wgan_div(x_real, e_real, x_fake, e_fake, p=6)``:
-  :math:`\tfrac12(\mathbb{E}_{x\sim p}\|\nabla U\|^p + \mathbb{E}_{x\sim q}\|\nabla U\|^p)`.
+  :math:`\tfrac12(\mathbb{E}_{x\sim p}\|\nabla U\|^p + \mathbb{E}_{x\sim q}\|\nabla U\|^p)`;
+* ``energy_l2(x_real, e_real, x_fake, e_fake)``: :math:`\mathbb{E}_{x\sim p} U^2 + \mathbb{E}_{x\sim q} U^2`,
+  no gradient at all: it only pins the level of U (the energy model of chapter 9).
 
 In a training recipe (``egan_lib.train.Recipe``) a penalty is a function of
 ``PenaltyInputs``; the adapters below turn the pure functions into one, and the weight stays
@@ -26,6 +28,7 @@ visible at the call site::
     Recipe(penalty=on_fake(r2), gamma=10.0)                       # + (10/2) * R2
     Recipe(penalty=on_interpolates(wgan_gp), gamma=2 * 10.0)      # + 10 * GP: WGAN-GP's lambda = 10
     Recipe(penalty=on_both(partial(wgan_div, p=6)), gamma=2 * 2)  # + 2 * div: WGAN-div's k = 2
+    Recipe(penalty=on_both(energy_l2), gamma=2 * 0.01)            # + 0.01 * (E U_real^2 + E U_fake^2)
 
 Lazy application (StyleGAN2): compute the penalty only every N-th energy step and multiply it
 by N, so its average weight is unchanged. ``train.dig_step`` does exactly this when the recipe
@@ -54,6 +57,7 @@ from . import _validate
 __all__ = [
     "PenaltyInputs", "on_real", "on_fake", "on_both", "on_interpolates", "grad_sq_norm", "grad_norm",
     "interpolates", "r1", "r2", "wgan_gp", "zero_centred_interpolates", "wgan_div",
+    "energy_l2",
 ]
 
 
@@ -265,3 +269,15 @@ def wgan_div(x_real: Tensor, e_real: Tensor, x_fake: Tensor, e_fake: Tensor, *, 
     real = grad_sq_norm(x_real, e_real).pow(p / 2).mean(dim=1)
     fake = grad_sq_norm(x_fake, e_fake).pow(p / 2).mean(dim=1)
     return 0.5 * (real + fake)
+
+
+def energy_l2(x_real: Tensor, e_real: Tensor, x_fake: Tensor, e_fake: Tensor) -> Tensor:
+    r"""The energies' own size, :math:`\mathbb{E}_{x\sim p} U(x)^2 + \mathbb{E}_{x\sim q} U(x)^2`
+    (Du & Mordatch, 2019, add it with weight :math:`\alpha`; here ``gamma = 2 * alpha``).
+
+    Not a gradient penalty: eq. (1) read as maximum likelihood fixes U only up to a constant, and this
+    keeps that constant near 0 without touching the slopes, which an energy model of sharp data needs
+    (chapter 9; R1 there would cost :math:`\gamma/\sigma^2` at the data's own density). The inputs
+    ``x_real``, ``x_fake`` are unused; they keep the signature of ``on_both``. Returns ``[K]``.
+    """
+    return e_real.pow(2).mean(dim=1) + e_fake.pow(2).mean(dim=1)

@@ -137,17 +137,22 @@ class ReplayBuffer:
     It has the ``sample(n, rng, members=K)`` of a fixed sampler, so ``train.train`` digs against it
     with no generator: ``train.train(energy, buffer, real, opt_g=None, ...)``. ``noise=None`` is
     correct Langevin at ``temperature``; a number gives the short-run noisy descent of the papers.
+    ``metropolis=True`` runs MALA instead of ULA (the step size fixed, no adaptation): the negatives
+    then carry no step-size bias; ``acceptance`` holds each member's rate of the last call.
     """
 
     def __init__(self, energy, box, *, members: int, dim: int = 2, size: int = 10_000, steps: int = 60,
                  step_size: float = 1e-3, noise: float | None = None, restart: float = 0.05,
-                 temperature: float = 1.0, seed: int = 0):
+                 temperature: float = 1.0, metropolis: bool = False, seed: int = 0):
         _validate.positive("size", size, integer=True)
+        if metropolis and noise is not None:
+            raise ValueError("noise is the short-run update without a Metropolis test: use metropolis=False")
         _validate.positive("steps", steps, integer=True)
         if not 0.0 <= restart <= 1.0:
             raise ValueError(f"restart must be in [0, 1], got {restart!r}")
         self.energy, self.box, self.members, self.dim = energy, tuple(box), members, dim
         self.steps, self.step_size, self.noise, self.restart = steps, step_size, noise, restart
+        self.metropolis, self.acceptance = bool(metropolis), torch.ones(members)
         self.logp = x_target(energy, temperature)
         self.rng = torch.Generator().manual_seed(seed)
         self.states = self._uniform(members, size)
@@ -166,7 +171,8 @@ class ReplayBuffer:
         x = torch.where(fresh[..., None], self._uniform(K, n), x)
         device = next(self.energy.parameters()).device
         rng = self.rng if device.type == "cpu" else None  # the buffer's own stream: a run repeats exactly
-        x = ula(self.logp, x.to(device), steps=self.steps, step_size=self.step_size, noise=self.noise,
-                rng=rng).final.cpu()
+        chain = langevin(self.logp, x.to(device), steps=self.steps, step_size=self.step_size,
+                         metropolis=self.metropolis, noise=self.noise, rng=rng)
+        x, self.acceptance = chain.final.cpu(), chain.acceptance.cpu()
         self.states.scatter_(1, idx[..., None].expand(K, n, self.dim), x)
         return x

@@ -125,7 +125,8 @@ def test_adapters_hand_the_right_batches():
     penalties.on_interpolates(penalties.wgan_gp),
     penalties.on_interpolates(penalties.zero_centred_interpolates),
     penalties.on_both(partial(penalties.wgan_div, p=6)),
-], ids=["r2", "wgan_gp", "zero_centred_interpolates", "wgan_div"])
+    penalties.on_both(penalties.energy_l2),
+], ids=["r2", "wgan_gp", "zero_centred_interpolates", "wgan_div", "energy_l2"])
 def test_penalties_run_in_a_recipe(penalty):
     torch.manual_seed(0)
     energy = nets.MLPEnergy(2, width=8, depth=1)
@@ -134,6 +135,17 @@ def test_penalties_run_in_a_recipe(penalty):
     out = train.dig_step(energy, opt, torch.randn(2, 16, 2), torch.randn(2, 16, 2), recipe)
     assert out["penalty"].shape == (2,) and torch.isfinite(out["penalty"]).all()
     assert all(torch.isfinite(p.grad).all() for p in energy.parameters())
+
+
+def test_energy_l2_is_the_energies_mean_square_and_ignores_slopes():
+    e_real, e_fake = torch.tensor([[1.0, -3.0], [0.0, 2.0]]), torch.tensor([[2.0, 2.0], [-1.0, 1.0]])
+    x = torch.zeros(2, 2, 2)
+    torch.testing.assert_close(penalties.energy_l2(x, e_real, x, e_fake), torch.tensor([5.0 + 4.0, 2.0 + 1.0]))
+    # a pure slope with U = 0 on both batches costs nothing, however steep
+    energy = nets.MLPEnergy(1, width=4, depth=1)
+    x_on_zero = torch.zeros(1, 3, 2)
+    e0 = energy(x_on_zero) - energy(x_on_zero).detach()  # exactly 0, with a graph
+    assert penalties.energy_l2(x_on_zero, e0, x_on_zero, e0).item() == 0.0
 
 
 def test_penalties_reject_bad_input():

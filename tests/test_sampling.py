@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from egan_lib import data, nets, sampling, train
+from egan_lib import data, gan, metrics, nets, sampling, train
 
 torch.set_num_threads(1)
 
@@ -135,6 +135,41 @@ def test_replay_buffer_trains_an_energy_with_the_books_loop():
         buffer.sample(4, members=3)
 
 
+class _Quadratic(torch.nn.Module):
+    """U(x) = |x|^2 / (2 s^2) for every member: the density N(0, s^2 I)."""
+
+    def __init__(self, s: float):
+        super().__init__()
+        self.s, self.dummy = s, torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return x.pow(2).sum(-1) / (2 * self.s ** 2) + 0 * self.dummy
+
+
+def test_metropolis_buffer_samples_a_fixed_energy():
+    # chains that start uniform in a box and are drawn, moved and written back many times end up as
+    # samples of N(0, s^2 I): mean 0 and variance s^2 within 5 standard errors; ULA at the same large
+    # step would be too wide by its 1/(1 - eps/(2 s^2)) = 1.25
+    s, n = 0.5, 2000
+    buffer = sampling.ReplayBuffer(_Quadratic(s), (-2, 2, -2, 2), members=2, size=n, steps=10, step_size=0.1,
+                                   restart=0.0, metropolis=True, seed=3)
+    for _ in range(40):
+        buffer.sample(n, members=2)
+    x = buffer.states
+    assert (x.mean(1).abs() < 5 * s / math.sqrt(n)).all(), x.mean(1)
+    var = x.var(1)
+    assert ((var - s ** 2).abs() < 5 * s ** 2 * math.sqrt(2 / n)).all(), var
+    assert ((0.3 < buffer.acceptance) & (buffer.acceptance < 1)).all(), buffer.acceptance
+    ula = sampling.ReplayBuffer(_Quadratic(s), (-2, 2, -2, 2), members=2, size=n, steps=10, step_size=0.1,
+                                restart=0.0, seed=3)
+    for _ in range(40):
+        ula.sample(n, members=2)
+    wide = s ** 2 / (1 - 0.1 / (2 * s ** 2))
+    assert ((ula.states.var(1) - wide).abs() < 5 * wide * math.sqrt(2 / n)).all(), ula.states.var(1)
+    with pytest.raises(ValueError, match="noise"):
+        sampling.ReplayBuffer(_Quadratic(s), (-2, 2, -2, 2), members=2, metropolis=True, noise=0.005)
+
+
 def test_bad_arguments_are_named():
     logp = gaussian_logp(torch.zeros(2), torch.eye(2))
     x0 = torch.zeros(1, 4, 2)
@@ -167,3 +202,33 @@ def test_sampling_bench_writes_its_table(tmp_path):
     assert "AUROC" in out.stdout
     digits = json.loads((tmp_path / "sampling_full.json").read_text())["digits_auroc"]
     assert set(digits["standard GAN"]) == {"noise", "occlude", "shuffle"}
+
+
+def test_energy_model_set_up_builds_trains_and_samples():
+    cfg = gan.EnergyModel2D(members=2, width=16, depth=2, steps=3, batch=16, chain_steps=2, buffer_size=50)
+    ring = data.ring()
+    model = cfg.build(ring)
+    assert model.buffer.step_size == pytest.approx(ring.std ** 2)  # default step: the data's variance
+    assert model.buffer.metropolis and model.buffer.members == 2
+    assert cfg.replace(step_size=0.5).build(ring).buffer.step_size == 0.5
+    hist = model.train(ring, progress=False, log_every=1)
+    assert hist.steps_run == 3
+    chain = model.sample(10, torch.Generator().manual_seed(0), steps=3, adapt_steps=2)
+    assert chain.final.shape == (2, 10, 2) and torch.isfinite(chain.final).all()
+    assert "EnergyModel2D" in repr(model) and "0x" not in repr(model)
+    for bad in (dict(members=0), dict(restart=1.5), dict(step_size=-1.0), dict(chain_steps=0),
+                dict(opt_e="adam"), dict(buffer_size=2.5)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            gan.EnergyModel2D(**bad)
+    with pytest.raises(ValueError, match="step_size"):
+        cfg.build(object())
+
+
+def test_energy_model_learns_two_modes_as_a_density():
+    # two modes at (+-1, 0), std 0.1; the energy alone, trained against its own MALA chains, puts
+    # both modes in every member and its samples near them
+    mix = data.GaussianMixture2D([[-1.0, 0.0], [1.0, 0.0]], std=0.1)
+    model = gan.EnergyModel2D(members=2, width=32, depth=2, steps=300).build(mix)
+    model.train(mix, progress=False)
+    s = metrics.mode_stats(model.sample(1000, torch.Generator().manual_seed(1)).final, mix)
+    assert (s.modes == 2).all() and (s.high_quality > 85).all() and (s.reverse_kl < 0.05).all(), s
