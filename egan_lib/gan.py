@@ -329,13 +329,13 @@ class EnergyModel:
                             callbacks=[*self.callbacks, *callbacks], **kwargs)
 
     def sample(self, n: int, rng: torch.Generator | None = None, *, steps: int = 200, adapt_steps: int = 100):
-        """``n`` samples per member of :math:`e^{-U}`: MALA (step adapted in warm-up) from ``n`` chains
-        of the buffer. Returns the ``sampling.Chain``."""
+        """``n`` samples per member of :math:`e^{-U}` on the buffer's box: MALA (step adapted in warm-up)
+        from ``n`` chains of the buffer. Returns the ``sampling.Chain``."""
         from . import sampling
         idx = torch.randperm(self.buffer.states.shape[1], generator=rng)[:n]
         x0 = self.buffer.states[:, idx].to(next(self.energy.parameters()).device)
         rng = rng if x0.device.type == "cpu" else None  # a CPU generator draws no noise on a GPU
-        return sampling.mala(sampling.x_target(self.energy), x0, steps=steps, step_size=self.buffer.step_size,
+        return sampling.mala(self.buffer.logp, x0, steps=steps, step_size=self.buffer.step_size,
                              adapt_steps=adapt_steps, rng=rng)
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from . import _validate
 
-__all__ = ["Chain", "x_target", "latent_target", "langevin", "mala", "ula", "ReplayBuffer"]
+__all__ = ["Chain", "x_target", "latent_target", "langevin", "mala", "ula", "ReplayBuffer", "grid_sample"]
 
 LogDensity = Callable[[Tensor], Tensor]  # [K, C, d] -> [K, C]
 
@@ -45,16 +45,58 @@ class Chain(NamedTuple):
     step_size: Tensor  # [K] the step size of the sampling steps
 
 
-def x_target(energy, temperature: float = 1.0) -> LogDensity:
-    """:math:`\\log \\pi(x) = -U(x)/T`: the energy as a density in data space."""
+def x_target(energy, temperature: float = 1.0, *, box=None) -> LogDensity:
+    """:math:`\\log \\pi(x) = -U(x)/T`: the energy as a density in data space; with ``box`` =
+    ``(xmin, xmax, ymin, ymax)`` the density lives on that box only (log density -inf outside, so MALA
+    rejects every proposal that leaves it). A ReLU energy grows at most linearly far from the data and
+    may fall in some direction, where :math:`e^{-U}` has no finite integral: the box makes it a density."""
     _validate.positive("temperature", temperature)
-    return lambda x: -energy(x) / temperature
+    if box is None:
+        return lambda x: -energy(x) / temperature
+    lo, hi = _box_bounds(box)
+
+    def logp(x: Tensor) -> Tensor:
+        inside = ((x >= lo.to(x)) & (x <= hi.to(x))).all(-1)
+        return torch.where(inside, -energy(x) / temperature, torch.full_like(x[..., 0], -torch.inf))
+    return logp
+
+
+def _box_bounds(box) -> tuple[Tensor, Tensor]:
+    box = tuple(float(b) for b in box)
+    if len(box) % 2 or any(a >= b for a, b in zip(box[0::2], box[1::2])):
+        raise ValueError(f"box must be (min, max) pairs with min < max, e.g. (xmin, xmax, ymin, ymax), got {box!r}")
+    return torch.tensor(box[0::2]), torch.tensor(box[1::2])
 
 
 def latent_target(energy, generator, temperature: float = 1.0) -> LogDensity:
     """:math:`\\log \\pi(z) = -U(G(z))/T - \\lVert z\\rVert^2 / 2`: the energy of G(z) and the N(0, I) prior."""
     _validate.positive("temperature", temperature)
     return lambda z: -energy(generator(z)) / temperature - 0.5 * z.pow(2).sum(-1)
+
+
+@torch.no_grad()
+def grid_sample(energy, box, n: int, rng: torch.Generator | None = None, *, res: int = 600,
+                temperature: float = 1.0) -> Tensor:
+    """``n`` samples per member of :math:`e^{-U/T}` on ``box`` with no Markov chain at all (2D only):
+    the density on a ``res x res`` grid of cells, cells drawn in proportion to it, a uniform point
+    within each cell. Exact up to the cell's size, so it tells the energy's own error from a
+    sampler's. Returns ``[K, n, 2]`` on the energy's device."""
+    from .nets import energy_on_grid
+    _validate.positive("n", n, integer=True)
+    _validate.positive("temperature", temperature)
+    lo, hi = _box_bounds(box)
+    if lo.numel() != 2:
+        raise ValueError(f"grid_sample is for 2D energies: box must be (xmin, xmax, ymin, ymax), got {box!r}")
+    xs, ys, E = energy_on_grid(energy, tuple(float(b) for b in box), res)  # E[k, iy, ix] at the cell centres
+    logits = (-E / temperature).flatten(1).double().cpu()
+    p = torch.softmax(logits, dim=1)
+    cell = torch.multinomial(p, n, replacement=True, generator=rng)  # [K, n]
+    iy, ix = cell // res, cell % res
+    step = (hi - lo) / (res - 1)
+    centre = torch.stack([xs.cpu()[ix], ys.cpu()[iy]], dim=-1)
+    jitter = (torch.rand(*cell.shape, 2, generator=rng) - 0.5) * step
+    x = (centre + jitter).to(E.dtype)
+    return torch.maximum(torch.minimum(x, hi), lo).to(E.device)
 
 
 def _value_and_grad(logp: LogDensity, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -138,7 +180,8 @@ class ReplayBuffer:
     with no generator: ``train.train(energy, buffer, real, opt_g=None, ...)``. ``noise=None`` is
     correct Langevin at ``temperature``; a number gives the short-run noisy descent of the papers.
     ``metropolis=True`` runs MALA instead of ULA (the step size fixed, no adaptation): the negatives
-    then carry no step-size bias; ``acceptance`` holds each member's rate of the last call.
+    then carry no step-size bias; ``acceptance`` holds each member's rate of the last call. The chains
+    never leave ``box``: the density they sample is the energy's on the box (``x_target(..., box=...)``).
     """
 
     def __init__(self, energy, box, *, members: int, dim: int = 2, size: int = 10_000, steps: int = 60,
@@ -153,7 +196,7 @@ class ReplayBuffer:
         self.energy, self.box, self.members, self.dim = energy, tuple(box), members, dim
         self.steps, self.step_size, self.noise, self.restart = steps, step_size, noise, restart
         self.metropolis, self.acceptance = bool(metropolis), torch.ones(members)
-        self.logp = x_target(energy, temperature)
+        self.logp = x_target(energy, temperature, box=self.box)  # the chains live in the box
         self.rng = torch.Generator().manual_seed(seed)
         self.states = self._uniform(members, size)
 
@@ -174,5 +217,7 @@ class ReplayBuffer:
         chain = langevin(self.logp, x.to(device), steps=self.steps, step_size=self.step_size,
                          metropolis=self.metropolis, noise=self.noise, rng=rng)
         x, self.acceptance = chain.final.cpu(), chain.acceptance.cpu()
+        lo, hi = _box_bounds(self.box)
+        x = torch.maximum(torch.minimum(x, hi), lo)  # ULA's chains have no test: held at the walls
         self.states.scatter_(1, idx[..., None].expand(K, n, self.dim), x)
         return x

@@ -140,7 +140,7 @@ class _Quadratic(torch.nn.Module):
 
     def __init__(self, s: float):
         super().__init__()
-        self.s, self.dummy = s, torch.nn.Parameter(torch.zeros(()))
+        self.s, self.dummy, self.members = s, torch.nn.Parameter(torch.zeros(())), 1
 
     def forward(self, x):
         return x.pow(2).sum(-1) / (2 * self.s ** 2) + 0 * self.dummy
@@ -232,3 +232,28 @@ def test_energy_model_learns_two_modes_as_a_density():
     model.train(mix, progress=False)
     s = metrics.mode_stats(model.sample(1000, torch.Generator().manual_seed(1)).final, mix)
     assert (s.modes == 2).all() and (s.high_quality > 85).all() and (s.reverse_kl < 0.05).all(), s
+
+
+def test_grid_sample_draws_a_known_density_without_a_chain():
+    # N(0, s^2 I) on a box of +-6 s: mean 0 and variance s^2 within 5 standard errors (the grid's cells
+    # are s/50 wide, far below the sampling error)
+    s, n = 0.5, 20000
+    x = sampling.grid_sample(_Quadratic(s), (-3, 3, -3, 3), n, torch.Generator().manual_seed(0))
+    assert x.shape == (1, n, 2)
+    assert (x.mean(1).abs() < 5 * s / math.sqrt(n)).all(), x.mean(1)
+    assert ((x.var(1) - s ** 2).abs() < 5 * s ** 2 * math.sqrt(2 / n)).all(), x.var(1)
+    with pytest.raises(ValueError, match="box"):
+        sampling.grid_sample(_Quadratic(s), (1, -1, -1, 1), 10)
+
+
+def test_a_box_keeps_mala_inside_and_samples_the_truncated_density():
+    # a flat energy on the unit square: MALA confined to it samples the uniform law there
+    flat = sampling.x_target(lambda x: 0.0 * x.sum(-1), box=(0, 1, 0, 1))
+    x0 = torch.rand(2, 4000, 2, generator=torch.Generator().manual_seed(1))
+    chain = sampling.mala(flat, x0, steps=50, step_size=0.05, rng=torch.Generator().manual_seed(2))
+    x = chain.final
+    assert ((x >= 0) & (x <= 1)).all()
+    n = x.shape[1]
+    assert ((x.mean(1) - 0.5).abs() < 5 * math.sqrt(1 / 12 / n)).all(), x.mean(1)
+    assert ((x.var(1) - 1 / 12).abs() < 5 * math.sqrt(1 / 180 / n)).all(), x.var(1)
+    assert (chain.acceptance < 0.99).all()  # proposals out of the box were refused
