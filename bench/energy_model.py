@@ -4,10 +4,13 @@
 
 Rows (each ``--members`` seeds trained side by side as one batch; ``gan.EnergyModel2D`` unless said):
 
-* ``ring, chapter``: the chapter's quick run (700 steps);
-* ``ring, R1 instead``: the same with the GAN's R1 (gamma = 2) in place of the energy's mean square;
-* ``ring, ULA chains``: the same with unadjusted chains in the buffer (no Hastings test);
-* ``ring, long``: 4,000 steps; ``grid, long``: the grid of 25, 4,000 steps.
+* ``ring, default``: ``EnergyModel2D()``, the chapter's run (600 steps, 10 MALA steps and one jump
+  between pits per draw from the buffer);
+* ``ring, no jumps``: chains that never cross between pits (the chapter's other half);
+* ``ring, 20 MALA steps``: twice the Langevin steps per draw;
+* ``ring, R1 instead``: the GAN's R1 (gamma = 2) in place of the energy's mean square;
+* ``ring, ULA chains``: unadjusted chains in the buffer (no Hastings test);
+* ``ring, long``: 3,000 steps; ``grid, long``: the grid of 25, 3,000 steps.
 
 Each is scored by PacGAN's protocol (2,500 samples per member, high quality within 3 sigma) on the
 buffer's chains, on 100 MALA steps (after 50 warm-up steps) from them and on exact samples of
@@ -27,13 +30,15 @@ import torch
 import _common
 from egan_lib import anomaly, data, gan, metrics, penalties, presets, sampling, train
 
-BASE = gan.EnergyModel2D(steps=700)
+BASE = gan.EnergyModel2D()
 ROWS = {
-    "ring, chapter": ("ring", {}),
+    "ring, default": ("ring", {}),
+    "ring, no jumps": ("ring", {"jump": False}),
+    "ring, 20 MALA steps": ("ring", {"chain_steps": 20}),
     "ring, R1 instead": ("ring", {"recipe": train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)}),
-    "ring, ULA chains": ("ring", {"metropolis": False}),
-    "ring, long": ("ring", {"steps": 4000}),
-    "grid, long": ("grid", {"steps": 4000}),
+    "ring, ULA chains": ("ring", {"metropolis": False, "jump": False}),
+    "ring, long": ("ring", {"steps": 3000}),
+    "grid, long": ("grid", {"steps": 3000}),
 }
 
 
@@ -43,7 +48,8 @@ def measure(mixture, cfg: gan.EnergyModel2D) -> dict:
     model.train(mixture, progress=False)
     minutes = (time.perf_counter() - t0) / 60
     g = torch.Generator().manual_seed(12)
-    out = {"minutes": minutes, "acceptance": model.buffer.acceptance.tolist()}
+    out = {"minutes": minutes, "acceptance": model.buffer.acceptance.tolist(),
+           "jump_acceptance": model.buffer.jump_acceptance.tolist()}
     chain = model.sample(2500, g, steps=100, adapt_steps=50)
     exact = sampling.grid_sample(model.energy, model.buffer.box, 2500, g)
     for how, x in (("buffer", model.buffer.states[:, -2500:]), ("MALA", chain.final), ("exact", exact)):
@@ -76,7 +82,7 @@ def main() -> None:
             cfg = cfg.replace(steps=args.steps)
         results[name] = r = {"steps": cfg.steps, "config": repr(cfg), **measure(mixtures[mix_name], cfg)}
         m = r["MALA"]
-        print(f"{name:18s} {cfg.steps:5d} steps  MALA: modes {np.mean(m['modes']):5.2f}  high quality "
+        print(f"{name:20s} {cfg.steps:5d} steps  MALA: modes {np.mean(m['modes']):5.2f}  high quality "
               f"{np.mean(m['high_quality']):5.1f} ± {np.std(m['high_quality']):4.1f} % (min "
               f"{np.min(m['high_quality']):5.1f})  reverse KL {np.mean(m['reverse_kl']):.4f} (max "
               f"{np.max(m['reverse_kl']):.4f});  buffer {np.mean(r['buffer']['high_quality']):5.1f} %;  exact: "

@@ -276,13 +276,16 @@ class EnergyModel2D(_SetUp):
     # eq. (1) + 0.01 (E U_real^2 + E U_fake^2): the level of U pinned, its slopes free; R1 would flatten
     # the pits a density of data this sharp needs (chapter 9)
     recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_both(penalties.energy_l2), gamma=0.02)
-    chain_steps: int = 20  # MALA steps on the chains drawn from the buffer at every energy step
+    chain_steps: int = 10  # MALA steps on the chains drawn from the buffer at every energy step
     step_size: float | None = None  # their step; None: the data's variance per coordinate (std ** 2)
     buffer_size: int = 4000  # chains kept per member
     restart: float = 0.05  # fraction of the chains drawn that start afresh, uniform over the data's box
     metropolis: bool = True  # MALA chains; False: ULA (no Hastings test, biased by its step)
+    # a move per draw to another chain's place (ReplayBuffer's jump, width sqrt(step)), so chains cross
+    # between pits and eq. (1) sees how deep each is; a tuple: one per member (chapter 9 runs both)
+    jump: bool | tuple = True
     schedule: Callable | None = LinearDecay()  # GAN2D's: the rate falls to 1 % over the second half
-    steps: int = 800  # energy steps
+    steps: int = 600  # energy steps
     batch: int = 128  # real samples and chains per member per step
     seed: int = 0  # seeds the data stream and the chains
     init_seed: int | None = 0  # seeds the net's initial weights; None: torch's global random state
@@ -293,6 +296,9 @@ class EnergyModel2D(_SetUp):
             _validate.positive("step_size", self.step_size)
         if not 0.0 <= self.restart <= 1.0:
             raise ValueError(f"restart must be in [0, 1], got {self.restart!r}")
+        jumps = self.jump if isinstance(self.jump, tuple) else (self.jump,)
+        if not all(isinstance(j, bool) for j in jumps) or len(jumps) not in (1, self.members):
+            raise ValueError(f"jump must be True, False or a tuple of one per member, got {self.jump!r}")
 
     def build(self, real, device: torch.device | str | None = None) -> "EnergyModel":
         """The energy, its optimiser and a buffer of chains for the data ``real`` (a 2D mixture: its
@@ -301,6 +307,7 @@ class EnergyModel2D(_SetUp):
         if self.step_size is None and not hasattr(real, "std"):
             raise ValueError("step_size is None and the data have no std to take it from: give step_size")
         step = self.step_size if self.step_size is not None else float(real.std) ** 2
+        jump = step ** 0.5 * torch.as_tensor(self.jump, dtype=torch.float32).expand(self.members)
         with torch.random.fork_rng(devices=[], enabled=self.init_seed is not None):
             if self.init_seed is not None:
                 torch.manual_seed(self.init_seed)
@@ -308,7 +315,8 @@ class EnergyModel2D(_SetUp):
                                     activation=self.activation).to(device)
         buffer = sampling.ReplayBuffer(energy, real.extent(0.5), members=self.members, size=self.buffer_size,
                                        steps=self.chain_steps, step_size=step, restart=self.restart,
-                                       metropolis=self.metropolis, seed=self.seed)
+                                       metropolis=self.metropolis, jump=jump if jump.any() else None,
+                                       seed=self.seed)
         return EnergyModel(self, energy, buffer)
 
 

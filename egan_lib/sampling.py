@@ -172,7 +172,7 @@ def ula(logp: LogDensity, x0: Tensor, **kwargs) -> Chain:
 
 
 class ReplayBuffer:
-    """Negative samples for an energy model without a generator (Du & Mordatch, 2019): each call takes
+    r"""Negative samples for an energy model without a generator (Du & Mordatch, 2019): each call takes
     ``n`` states per member from a buffer (``restart`` of them fresh, uniform in ``box``), runs
     ``steps`` Langevin steps on ``energy`` as it is now, writes them back and returns them.
 
@@ -182,12 +182,24 @@ class ReplayBuffer:
     ``metropolis=True`` runs MALA instead of ULA (the step size fixed, no adaptation): the negatives
     then carry no step-size bias; ``acceptance`` holds each member's rate of the last call. The chains
     never leave ``box``: the density they sample is the energy's on the box (``x_target(..., box=...)``).
+
+    ``jump=tau`` adds one move per call that lets a chain cross between pits, which Langevin steps of
+    the data's size never do: propose the place of another chain of the buffer plus N(0, tau^2 I)
+    noise, an independence proposal :math:`q(y) = \frac1N\sum_j N(y; x_j, \tau^2 I)` over N = 256
+    chains drawn from the buffer as it was before the call, accepted with probability
+    :math:`\min\big(1, \frac{\pi(y)\,q(x)}{\pi(x)\,q(y)}\big)`; ``jump_acceptance`` holds its rate.
+    ``jump`` may also be one width per member (0: that member's chains never jump).
     """
 
     def __init__(self, energy, box, *, members: int, dim: int = 2, size: int = 10_000, steps: int = 60,
                  step_size: float = 1e-3, noise: float | None = None, restart: float = 0.05,
-                 temperature: float = 1.0, metropolis: bool = False, seed: int = 0):
+                 temperature: float = 1.0, metropolis: bool = False, jump: float | None = None,
+                 seed: int = 0):
         _validate.positive("size", size, integer=True)
+        if jump is not None:  # one width for every member, or one per member (0: that member does not jump)
+            jump = torch.as_tensor(jump, dtype=torch.float32).expand(members).clone()
+            if not (jump >= 0).all() or not torch.isfinite(jump).all():
+                raise ValueError(f"jump must be a width >= 0, or one per member, got {jump.tolist()!r}")
         if metropolis and noise is not None:
             raise ValueError("noise is the short-run update without a Metropolis test: use metropolis=False")
         _validate.positive("steps", steps, integer=True)
@@ -196,9 +208,32 @@ class ReplayBuffer:
         self.energy, self.box, self.members, self.dim = energy, tuple(box), members, dim
         self.steps, self.step_size, self.noise, self.restart = steps, step_size, noise, restart
         self.metropolis, self.acceptance = bool(metropolis), torch.ones(members)
+        self.jump, self.jump_acceptance = jump, torch.zeros(members)
         self.logp = x_target(energy, temperature, box=self.box)  # the chains live in the box
         self.rng = torch.Generator().manual_seed(seed)
         self.states = self._uniform(members, size)
+
+    JUMP_CENTRES = 256  # chains of the buffer the jump proposal is built on (enough for every pit)
+
+    def _jump(self, x: Tensor, rng) -> Tensor:
+        K, n, d = x.shape
+        on = (self.jump > 0).to(x.device)  # [K] members that jump
+        tau = torch.where(on, self.jump.to(x.device), torch.ones_like(on, dtype=x.dtype)).view(K, 1, 1)
+        pick = torch.randperm(self.states.shape[1], generator=self.rng)[: self.JUMP_CENTRES]
+        others = self.states[:, pick].to(x.device)  # the proposal's centres: chains of the buffer before this call
+        j = torch.randint(others.shape[1], (K, n), generator=self.rng).to(x.device)
+        xi = torch.randn(x.shape, generator=self.rng).to(x.device)
+        y = torch.gather(others, 1, j[..., None].expand(K, n, d)) + tau * xi
+
+        def log_q(p: Tensor) -> Tensor:  # log of the mixture of Gaussians round the buffer's states, up to a constant
+            return torch.logsumexp(-torch.cdist(p, others).pow(2) / (2 * tau ** 2), dim=-1)
+
+        with torch.no_grad():
+            log_alpha = self.logp(y) - self.logp(x) + log_q(x) - log_q(y)
+        u = torch.rand(K, n, generator=self.rng).to(x.device)
+        take = (u.log() < log_alpha) & torch.isfinite(log_alpha) & on[:, None]
+        self.jump_acceptance = take.float().mean(1).cpu()
+        return torch.where(take[..., None], y, x)
 
     def _uniform(self, *shape) -> Tensor:
         lo, hi = torch.tensor(self.box[0::2]), torch.tensor(self.box[1::2])  # (x0, y0), (x1, y1)
@@ -217,6 +252,8 @@ class ReplayBuffer:
         chain = langevin(self.logp, x.to(device), steps=self.steps, step_size=self.step_size,
                          metropolis=self.metropolis, noise=self.noise, rng=rng)
         x, self.acceptance = chain.final.cpu(), chain.acceptance.cpu()
+        if self.jump is not None:
+            x = self._jump(x.to(device), rng).cpu()
         lo, hi = _box_bounds(self.box)
         x = torch.maximum(torch.minimum(x, hi), lo)  # ULA's chains have no test: held at the walls
         self.states.scatter_(1, idx[..., None].expand(K, n, self.dim), x)

@@ -168,6 +168,8 @@ def test_metropolis_buffer_samples_a_fixed_energy():
     assert ((ula.states.var(1) - wide).abs() < 5 * wide * math.sqrt(2 / n)).all(), ula.states.var(1)
     with pytest.raises(ValueError, match="noise"):
         sampling.ReplayBuffer(_Quadratic(s), (-2, 2, -2, 2), members=2, metropolis=True, noise=0.005)
+    with pytest.raises(ValueError, match="jump"):
+        sampling.ReplayBuffer(_Quadratic(s), (-2, 2, -2, 2), members=2, jump=[0.1, -0.1])
 
 
 def test_bad_arguments_are_named():
@@ -210,6 +212,7 @@ def test_energy_model_set_up_builds_trains_and_samples():
     model = cfg.build(ring)
     assert model.buffer.step_size == pytest.approx(ring.std ** 2)  # default step: the data's variance
     assert model.buffer.metropolis and model.buffer.members == 2
+    assert torch.allclose(model.buffer.jump, torch.full((2,), ring.std))  # jumps of the data's width
     assert cfg.replace(step_size=0.5).build(ring).buffer.step_size == 0.5
     hist = model.train(ring, progress=False, log_every=1)
     assert hist.steps_run == 3
@@ -217,7 +220,7 @@ def test_energy_model_set_up_builds_trains_and_samples():
     assert chain.final.shape == (2, 10, 2) and torch.isfinite(chain.final).all()
     assert "EnergyModel2D" in repr(model) and "0x" not in repr(model)
     for bad in (dict(members=0), dict(restart=1.5), dict(step_size=-1.0), dict(chain_steps=0),
-                dict(opt_e="adam"), dict(buffer_size=2.5)):
+                dict(opt_e="adam"), dict(buffer_size=2.5), dict(jump=(True, False, True)), dict(jump=0.5)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             gan.EnergyModel2D(**bad)
     with pytest.raises(ValueError, match="step_size"):
@@ -257,3 +260,35 @@ def test_a_box_keeps_mala_inside_and_samples_the_truncated_density():
     assert ((x.mean(1) - 0.5).abs() < 5 * math.sqrt(1 / 12 / n)).all(), x.mean(1)
     assert ((x.var(1) - 1 / 12).abs() < 5 * math.sqrt(1 / 180 / n)).all(), x.var(1)
     assert (chain.acceptance < 0.99).all()  # proposals out of the box were refused
+
+
+def test_jumps_move_chains_between_wells_and_keep_the_target():
+    # two wells N(-+1.5, 0.1^2) with weights 0.8 / 0.2 (U = -log of the mixture); every chain starts in the
+    # left well. Steps of the wells' width never cross the gap, so without jumps the right well stays
+    # empty; with jumps between the buffer's chains (whose proposal covers the right well only once a chain
+    # is there: one chain starts there) the shares come to 0.8 / 0.2 within 5 standard errors.
+    class Wells(torch.nn.Module):
+        members = 2
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            w = torch.tensor([0.8, 0.2]).log()
+            m = torch.tensor([[-1.5, 0.0], [1.5, 0.0]])
+            d2 = (x[..., None, :] - m).pow(2).sum(-1)  # [..., 2]
+            return -torch.logsumexp(w - d2 / (2 * 0.1 ** 2), dim=-1) + 0 * self.dummy
+
+    n = 1000
+    shares = {}
+    for jump in (None, 0.1):
+        buffer = sampling.ReplayBuffer(Wells(), (-3, 3, -3, 3), members=2, size=n, steps=5, step_size=0.005,
+                                       restart=0.0, metropolis=True, jump=jump, seed=5)
+        buffer.states = torch.tensor([-1.5, 0.0]) + 0.1 * torch.randn(2, n, 2, generator=torch.Generator().manual_seed(6))
+        buffer.states[:, 0] = torch.tensor([1.5, 0.0])
+        for _ in range(150):
+            buffer.sample(n, members=2)
+        shares[jump] = (buffer.states[..., 0] > 0).float().mean(1)
+    assert (shares[None] < 0.01).all(), shares[None]
+    assert ((shares[0.1] - 0.2).abs() < 5 * math.sqrt(0.2 * 0.8 / n)).all(), shares[0.1]
