@@ -1,6 +1,7 @@
 """Chapter 9 at full size on this machine: MCMC from trained GANs, before and after, many seeds.
 
     python bench/sampling_full.py [--members K] [--ring-steps N] [--grid-steps N] [--mcmc-steps N] [--out DIR]
+    python bench/sampling_full.py --mixtures --digit-steps 3000 --name sampling_digits   # the digits, longer
 
 For the ring of 8 and the grid of 25, trains the book's default set-up (eq. (1) + R1) and a standard
 GAN (the same set-up with the logistic loss and the non-saturating generator loss) as K members each,
@@ -86,6 +87,7 @@ def main() -> None:
     ap.add_argument("--mcmc-steps", type=int, default=20)
     ap.add_argument("--mixtures", nargs="*", default=["ring", "grid"], choices=["ring", "grid"])
     ap.add_argument("--digit-steps", type=int, default=presets.quick.image_steps, help="0: no digits")
+    ap.add_argument("--name", default="sampling_full", help="the JSON's file name, without .json")
     _common.add_out(ap)
     args = ap.parse_args()
     presets.use_cpu_threads(presets.quick)
@@ -109,7 +111,7 @@ def main() -> None:
         print(f"digits: AUROC of U, held-out digits against corrupted ones ({args.digit_steps} steps)")
         for name, kinds in digits.items():
             print(f"  {name:13s} " + "  ".join(f"{k} {np.mean(v):.3f} (min {np.min(v):.3f})" for k, v in kinds.items()))
-    path = _common.write("sampling_full", {"members": args.members, "mcmc_steps": args.mcmc_steps,
+    path = _common.write(args.name, {"members": args.members, "mcmc_steps": args.mcmc_steps,
                                            "steps": {m: mixes[m][1] for m in args.mixtures}, "mixtures": results,
                                            "digits_auroc": digits, "digit_steps": args.digit_steps}, args.out)
     print(f"wrote {path}")
