@@ -7,7 +7,7 @@ Rows (each ``--members`` seeds trained side by side as one batch; ``gan.EnergyMo
 * ``ring, default``: ``EnergyModel2D()``, the chapter's run (600 steps, 10 MALA steps and one jump
   between pits per draw from the buffer);
 * ``ring, no jumps``: chains that never cross between pits (the chapter's other half);
-* ``ring, 20 MALA steps``: twice the Langevin steps per draw;
+* ``ring, 20 MALA steps``, ``ring, 5 MALA steps``: twice and half the Langevin steps per draw;
 * ``ring, R1 instead``: the GAN's R1 (gamma = 2) in place of the energy's mean square;
 * ``ring, ULA chains``: unadjusted chains in the buffer (no Hastings test);
 * ``ring, long``: 3,000 steps; ``grid, long``: the grid of 25, 3,000 steps.
@@ -35,6 +35,7 @@ ROWS = {
     "ring, default": ("ring", {}),
     "ring, no jumps": ("ring", {"jump": False}),
     "ring, 20 MALA steps": ("ring", {"chain_steps": 20}),
+    "ring, 5 MALA steps": ("ring", {"chain_steps": 5}),
     "ring, R1 instead": ("ring", {"recipe": train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)}),
     "ring, ULA chains": ("ring", {"metropolis": False, "jump": False}),
     "ring, long": ("ring", {"steps": 3000}),
