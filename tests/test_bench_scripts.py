@@ -51,3 +51,14 @@ def test_mixtures_runs_the_full_size_recipe_on_a_named_mixture(tmp_path):
     r = d["mixtures"]["grid 7x7, spacing 1.5, standardised"]
     assert r["modes_total"] == 49 and len(r["full-size recipe"]["high_quality"]) == 2
     assert "ema=0.99" in d["full_recipe"].replace(" ", "")
+
+
+def test_energy_model_scores_chains_and_exact_density(tmp_path):
+    _run("energy_model.py", "--members", "2", "--steps", "3", "--rows", "ring, default", "ring, no jumps",
+         tmp_path=tmp_path)
+    d = json.loads((tmp_path / "energy_model.json").read_text())
+    assert list(d["rows"]) == ["ring, default", "ring, no jumps"]
+    for row in d["rows"].values():
+        assert row["steps"] == 3 and {"buffer", "MALA", "exact"} <= set(row)
+        assert len(row["exact"]["reverse_kl"]) == 2 and len(row["auroc"]) == 2
+    assert "jump=False" in d["rows"]["ring, no jumps"]["config"].replace(" ", "")
