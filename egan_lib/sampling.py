@@ -215,7 +215,7 @@ class ReplayBuffer:
 
     JUMP_CENTRES = 256  # chains of the buffer the jump proposal is built on (enough for every pit)
 
-    def _jump(self, x: Tensor, rng) -> Tensor:
+    def _jump(self, x: Tensor) -> Tensor:
         K, n, d = x.shape
         on = (self.jump > 0).to(x.device)  # [K] members that jump
         tau = torch.where(on, self.jump.to(x.device), torch.ones_like(on, dtype=x.dtype)).view(K, 1, 1)
@@ -236,7 +236,7 @@ class ReplayBuffer:
         return torch.where(take[..., None], y, x)
 
     def _uniform(self, *shape) -> Tensor:
-        lo, hi = torch.tensor(self.box[0::2]), torch.tensor(self.box[1::2])  # (x0, y0), (x1, y1)
+        lo, hi = _box_bounds(self.box)  # (x0, y0), (x1, y1)
         return lo + (hi - lo) * torch.rand(*shape, self.dim, generator=self.rng)
 
     def sample(self, n: int, rng=None, *, members: int | None = None) -> Tensor:
@@ -253,7 +253,7 @@ class ReplayBuffer:
                          metropolis=self.metropolis, noise=self.noise, rng=rng)
         x, self.acceptance = chain.final.cpu(), chain.acceptance.cpu()
         if self.jump is not None:
-            x = self._jump(x.to(device), rng).cpu()
+            x = self._jump(x.to(device)).cpu()
         lo, hi = _box_bounds(self.box)
         x = torch.maximum(torch.minimum(x, hi), lo)  # ULA's chains have no test: held at the walls
         self.states.scatter_(1, idx[..., None].expand(K, n, self.dim), x)
