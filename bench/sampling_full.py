@@ -2,6 +2,7 @@
 
     python bench/sampling_full.py [--members K] [--ring-steps N] [--grid-steps N] [--mcmc-steps N] [--out DIR]
     python bench/sampling_full.py --mixtures --digit-steps 3000 --name sampling_digits   # the digits, longer
+    python bench/sampling_full.py --mixtures --digit-steps 150 --digit-members 24 --name sampling_digits_quick
 
 For the ring of 8 and the grid of 25, trains the book's default set-up (eq. (1) + R1) and a standard
 GAN (the same set-up with the logistic loss and the non-saturating generator loss) as K members each,
@@ -11,7 +12,9 @@ adapt each member's step size) in latent space at T = 1 (the generator's density
 at T = 1 (the energy alone), all from the same latent start. Also the AUROC of U for held-out reals
 against off-data points (at least 10 sigma from every mode). Then the digits: chapter 8's
 image set-up (eq. (1) + lazy R1) and its standard-GAN twin, trained on the training split, and the
-AUROC of U for held-out digits against corrupted copies (noise, an occluding square, shuffled pixels).
+AUROC of U for held-out digits against corrupted copies (noise, an occluding square, shuffled pixels),
+beside the same nets before training (the control). The last command is chapter 9's digit run (150
+steps) over 24 members instead of the chapter's 4.
 Prints a table per mixture and writes bench/results/sampling_full.json.
 """
 
@@ -67,15 +70,20 @@ def digits_auroc(members: int, steps: int) -> dict:
     g = torch.Generator().manual_seed(6)
     held = test_set.images[None].expand(members, *test_set.images.shape)
     out = {}
+    kinds = ("noise", "occlude", "shuffle")
     for name, loss, gen_loss in (("default", losses.energy_wgan, losses.generator_energy),
                                  ("standard GAN", losses.energy_logistic, losses.generator_nonsaturating)):
         cfg = gan.image_default(presets.quick, steps=steps, members=members)
         run = cfg.replace(recipe=dataclasses.replace(cfg.recipe, energy_loss=loss, generator_loss=gen_loss)).build()
+        damaged = {kind: anomaly.corrupt(held, kind, g) for kind in kinds}
+        if name == "default":  # the control: the same nets before any training
+            with torch.no_grad():
+                normal = run.energy(held)
+                out["untrained"] = {k: anomaly.auroc(run.energy(x), normal).tolist() for k, x in damaged.items()}
         run.train(train_set, progress=False)
         with torch.no_grad():
             normal = run.energy(held)
-            out[name] = {kind: anomaly.auroc(run.energy(anomaly.corrupt(held, kind, g)), normal).tolist()
-                         for kind in ("noise", "occlude", "shuffle")}
+            out[name] = {k: anomaly.auroc(run.energy(x), normal).tolist() for k, x in damaged.items()}
     return out
 
 
@@ -87,6 +95,7 @@ def main() -> None:
     ap.add_argument("--mcmc-steps", type=int, default=20)
     ap.add_argument("--mixtures", nargs="*", default=["ring", "grid"], choices=["ring", "grid"])
     ap.add_argument("--digit-steps", type=int, default=presets.quick.image_steps, help="0: no digits")
+    ap.add_argument("--digit-members", type=int, default=None, help="members of the digit runs (default: --members, at most 4)")
     ap.add_argument("--name", default="sampling_full", help="the JSON's file name, without .json")
     _common.add_out(ap)
     args = ap.parse_args()
@@ -107,13 +116,15 @@ def main() -> None:
                   f"relief of U over the fakes {np.mean(rows['relief']):.3f}; {rows['minutes']:.1f} min")
     digits = {}
     if args.digit_steps:
-        digits = digits_auroc(min(args.members, 4), args.digit_steps)
-        print(f"digits: AUROC of U, held-out digits against corrupted ones ({args.digit_steps} steps)")
+        digit_members = args.digit_members or min(args.members, 4)
+        digits = digits_auroc(digit_members, args.digit_steps)
+        print(f"digits: AUROC of U, held-out digits against corrupted ones ({args.digit_steps} steps, {digit_members} members)")
         for name, kinds in digits.items():
             print(f"  {name:13s} " + "  ".join(f"{k} {np.mean(v):.3f} (min {np.min(v):.3f})" for k, v in kinds.items()))
     path = _common.write(args.name, {"members": args.members, "mcmc_steps": args.mcmc_steps,
                                            "steps": {m: mixes[m][1] for m in args.mixtures}, "mixtures": results,
-                                           "digits_auroc": digits, "digit_steps": args.digit_steps}, args.out)
+                                           "digits_auroc": digits, "digit_steps": args.digit_steps,
+                                           "digit_members": len(next(iter(digits.values()))["noise"]) if digits else 0}, args.out)
     print(f"wrote {path}")
 
 

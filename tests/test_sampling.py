@@ -203,7 +203,8 @@ def test_sampling_bench_writes_its_table(tmp_path):
     assert set(d) == {"default", "standard GAN"} and len(d["default"]["latent MALA, T=1"]["high_quality"]) == 1
     assert "AUROC" in out.stdout
     digits = json.loads((tmp_path / "sampling_full.json").read_text())["digits_auroc"]
-    assert set(digits["standard GAN"]) == {"noise", "occlude", "shuffle"}
+    assert set(digits) == {"untrained", "default", "standard GAN"}  # the control beside the two trained energies
+    assert set(digits["standard GAN"]) == {"noise", "occlude", "shuffle"} and len(digits["untrained"]["shuffle"]) == 1
 
 
 def test_energy_model_set_up_builds_trains_and_samples():
