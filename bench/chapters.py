@@ -4,7 +4,7 @@
     python bench/chapters.py 02_jumping # some of them
 
 Prints a table and writes it to bench/results/chapters-<preset>.json. The quick preset's goal is
-at most 90 s per chapter on a 2-core CPU (CI executes every chapter twice: nbval and the build).
+at most 90 s per chapter on a 2-core CPU (the book build runs them one per core at a time: tools/execute_book.py).
 """
 
 from __future__ import annotations
