@@ -33,15 +33,22 @@ def test_executed_notebooks_are_what_the_build_finds(tmp_path, capsys):
     a = _notebook(tmp_path / "a.ipynb", "x = 20 + 22\nprint(x)")
     b = _notebook(tmp_path / "b.ipynb", "from pathlib import Path\nprint(Path.cwd().name)")
     cache_dir = tmp_path / "cache"
-    (cache_dir / "stale").mkdir(parents=True)  # whatever was cached before is gone
     assert execute_book.main([str(a), str(b), "--cache", str(cache_dir), "--jobs", "2"]) == 0
-    assert not (cache_dir / "stale").exists()
     cache = get_cache(str(cache_dir))
     for path, printed in ((a, "42"), (b, tmp_path.name)):  # b ran in its own folder, as the build runs it
         record = cache.match_cache_notebook(nbformat.read(path, as_version=4))  # myst-nb's look-up
         _, merged = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
         assert record is not None and merged.cells[1].outputs[0]["text"].strip() == printed
     assert "[2/2]" in capsys.readouterr().out
+
+
+def test_a_full_run_empties_the_cache_first(tmp_path, monkeypatch):
+    # without notebooks every notebook of the book runs, so nothing older may survive in the cache
+    (tmp_path / "cache" / "stale").mkdir(parents=True)
+    monkeypatch.setattr(execute_book, "toc_notebooks", lambda: [_notebook(tmp_path / "a.ipynb", "1 + 1")])
+    assert execute_book.main(["--cache", str(tmp_path / "cache")]) == 0
+    assert not (tmp_path / "cache" / "stale").exists()
+    get_cache(str(tmp_path / "cache")).match_cache_notebook(nbformat.read(tmp_path / "a.ipynb", as_version=4))
 
 
 def test_a_failing_notebook_fails_the_call_and_says_why(tmp_path, capsys):

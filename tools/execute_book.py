@@ -12,8 +12,9 @@ jupyter-cache (``_build/.jupyter_cache``). ``_config.yml`` sets ``execute_notebo
 build that follows takes each chapter's outputs from there instead of running it again; a notebook
 the cache does not match (edited since) is executed by the build itself, as before.
 
-The cache is emptied first: every notebook is executed on every call, so no output of an older
-library or chapter survives (library changes do not change a notebook's hash). A notebook that fails
+Called without notebooks it empties the cache first and executes every notebook, so no output of an
+older library or chapter survives (a change to the library does not change a notebook's hash, and
+the build alone would reuse it). Called with notebooks it executes those and replaces their entries. A notebook that fails
 (a failed "What we verified" assertion) is reported with its traceback after the others finish, and
 the script exits with status 1, so ``python tools/execute_book.py && jupyter-book build ...`` stops.
 """
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    shutil.rmtree(args.cache, ignore_errors=True)
+    if not args.notebooks:
+        shutil.rmtree(args.cache, ignore_errors=True)
     cache = get_cache(str(args.cache))
     print(f"executing {len(notebooks)} notebooks, {jobs} at a time (cache: {args.cache})", flush=True)
     t0 = time.perf_counter()
