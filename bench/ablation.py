@@ -43,6 +43,9 @@ def lr(value: float) -> dict:
     return dict(opt_e=gan.Opt(lr=value), opt_g=gan.Opt(lr=value))
 
 
+# the changes that make BASE the book's default, gan.GAN2D() (tests/test_bench_scripts.py checks it)
+DEFAULT = dict(activation=nn.ReLU, schedule=DECAY_HALF, **lr(4e-3))
+
 # name -> (changes to the base set-up, factor on the run length)
 ROWS: dict[str, tuple[dict, float]] = {
     "SiLU, constant lr": (dict(activation=nn.SiLU), 1.0),
@@ -67,6 +70,15 @@ ROWS: dict[str, tuple[dict, float]] = {
     "LeakyReLU 0.2, decay, lr 4e-3": (dict(activation=LEAKY, schedule=DECAY, **lr(4e-3)), 1.0),
     "ReLU, decay, lr 4e-3, half the steps": (dict(activation=nn.ReLU, schedule=DECAY, **lr(4e-3)), 0.5),
     "ReLU, decay, lr 4e-3, EMA 0.999": (dict(activation=nn.ReLU, schedule=DECAY, ema=0.999, **lr(4e-3)), 1.0),
+    # the book's default (gan.GAN2D()) and single changes to it, meant for its own length:
+    #   python bench/ablation.py --ring-steps 2000 --grid-steps 2000 --members 16 --rows default ... --name ablation_quick
+    "default": (DEFAULT, 1.0),
+    "default, gamma 10": (dict(DEFAULT, recipe=R1(gamma=10.0)), 1.0),
+    "default, EMA 0.99": (dict(DEFAULT, ema=0.99), 1.0),
+    "default, EMA 0.995": (dict(DEFAULT, ema=0.995), 1.0),
+    "default, generator lr 1e-3": (dict(DEFAULT, opt_g=gan.Opt(lr=1e-3)), 1.0),
+    "default, batch 512": (dict(DEFAULT, batch=512), 1.0),
+    "default, 2 digs per jump": (dict(DEFAULT, recipe=R1(gamma=2.0, dig_per_jump=2)), 1.0),
 }
 
 

@@ -36,6 +36,19 @@ def test_ablation_runs_named_rows_and_refuses_unknown_ones(tmp_path):
         _run("ablation.py", "--rows", "no such row", tmp_path=tmp_path)
 
 
+def test_the_ablations_default_row_is_the_books_default():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import ablation
+    finally:
+        sys.path.remove(str(BENCH))
+    from egan_lib import gan, train
+
+    changes, factor = ablation.ROWS["default"]
+    row = ablation.BASE.replace(**changes, members=4, steps=2000)
+    assert factor == 1.0 and train.describe(row) == train.describe(gan.GAN2D())
+
+
 def test_stacked_full_records_the_schedule_and_average_it_ran_with(tmp_path):
     _run("stacked_full.py", "--members", "2", "--steps", "4", "--width", "4", "--batch", "8", "--eval-samples", "200",
          "--configs", "none", "--schedule", "decay", "--ema", "0.999", "--lr", "1e-3", "--name", "sd", tmp_path=tmp_path)
