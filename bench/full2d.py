@@ -3,7 +3,7 @@
     python bench/full2d.py [--members K] [--ring-steps N] [--grid-steps N] [--lr LR] [--decay-start F]
                            [--grid-decay-start F] [--decay-to F] [--ema D] [--batch B] [--grid-batch B] [--width W]
                            [--latent-dim L]
-                           [--dig-per-jump N] [--mixtures ring grid] [--out DIR]
+                           [--dig-per-jump N] [--gamma G] [--mixtures ring grid] [--out DIR]
 
 ``gan.GAN2D()`` (ReLU, width 64, depth 3, latent 4, Adam beta1 = 0, eq. (1) + R1 with gamma = 2,
 batch 256, ``LinearDecay()``: the rate falls to 1 % over the second half) with the fields the
@@ -66,7 +66,7 @@ def setup(args) -> gan.GAN2D:
     return gan.GAN2D(members=args.members, width=args.width, latent_dim=args.latent_dim, batch=args.batch,
                      opt_e=opt, opt_g=opt, schedule=gan.LinearDecay(start=args.decay_start, to=args.decay_to),
                      ema=args.ema or None, seed=0, init_seed=0,
-                     recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0,
+                     recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=args.gamma,
                                          dig_per_jump=args.dig_per_jump))
 
 
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=gan.GAN2D.width)
     ap.add_argument("--latent-dim", type=int, default=gan.GAN2D.latent_dim)
     ap.add_argument("--dig-per-jump", type=int, default=1, help="energy steps per generator step")
+    ap.add_argument("--gamma", type=float, default=2.0, help="weight of R1 (the book's default: 2)")
     ap.add_argument("--mixtures", nargs="*", default=["ring", "grid"], choices=["ring", "grid"])
     _common.add_out(ap)
     args = ap.parse_args()

@@ -64,6 +64,13 @@ def test_a_failing_notebook_fails_the_call_and_says_why(tmp_path, capsys):
         cache.match_cache_notebook(nbformat.read(bad, as_version=4))
 
 
+def test_a_notebook_that_cannot_be_read_is_a_failure_too(tmp_path, capsys):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{ not json")
+    assert execute_book.main([str(broken), "--cache", str(tmp_path / "cache")]) == 1
+    assert "broken.ipynb: FAILED" in capsys.readouterr().out
+
+
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--jobs"):
         execute_book.main([str(_notebook(tmp_path / "a.ipynb", "1")), "--jobs", "0", "--cache", str(tmp_path / "c")])

@@ -49,12 +49,18 @@ def _config_timeout(root: Path = ROOT) -> int:
 
 def _execute(path: str, timeout: int) -> tuple[str, str | None, float, str | None]:
     """Run one notebook in a fresh kernel; return (path, executed notebook as JSON or None, seconds, traceback)."""
+    import traceback
+
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
-    nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True)
+    t0 = time.perf_counter()
+    try:
+        nb = nbformat.read(path, as_version=4)
+        result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
+                                     meta_override=True)
+    except Exception:  # a kernel that died (out of memory), a notebook that cannot be read: also a failure
+        return path, None, time.perf_counter() - t0, traceback.format_exc()
     if result.err is not None:
         return path, None, result.time, result.exc_string or repr(result.err)
     return path, nbformat.writes(nb), result.time, None
