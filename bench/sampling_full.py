@@ -114,7 +114,7 @@ def main() -> None:
                       f"reverse KL {np.mean(s['reverse_kl']):.3f} (max {np.max(s['reverse_kl']):.3f})")
             print(f"  {name:13s} AUROC {np.mean(rows['auroc']):.3f} (min {np.min(rows['auroc']):.3f}); "
                   f"relief of U over the fakes {np.mean(rows['relief']):.3f}; {rows['minutes']:.1f} min")
-    digits = {}
+    digits, digit_members = {}, 0
     if args.digit_steps:
         digit_members = args.digit_members or min(args.members, 4)
         digits = digits_auroc(digit_members, args.digit_steps)
@@ -124,7 +124,7 @@ def main() -> None:
     path = _common.write(args.name, {"members": args.members, "mcmc_steps": args.mcmc_steps,
                                            "steps": {m: mixes[m][1] for m in args.mixtures}, "mixtures": results,
                                            "digits_auroc": digits, "digit_steps": args.digit_steps,
-                                           "digit_members": len(next(iter(digits.values()))["noise"]) if digits else 0}, args.out)
+                                           "digit_members": digit_members}, args.out)
     print(f"wrote {path}")
 
 

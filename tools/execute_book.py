@@ -14,9 +14,10 @@ the cache does not match (edited since) is executed by the build itself, as befo
 
 Called without notebooks it empties the cache first and executes every notebook, so no output of an
 older library or chapter survives (a change to the library does not change a notebook's hash, and
-the build alone would reuse it). Called with notebooks it executes those and replaces their entries. A notebook that fails
-(a failed "What we verified" assertion) is reported with its traceback after the others finish, and
-the script exits with status 1, so ``python tools/execute_book.py && jupyter-book build ...`` stops.
+the build alone would reuse it). Called with notebooks it executes those and replaces their entries.
+A notebook that fails (a failed "What we verified" assertion) is reported with its traceback after
+the others finish, and the script exits with status 1, so
+``python tools/execute_book.py && jupyter-book build ...`` stops.
 """
 
 from __future__ import annotations
