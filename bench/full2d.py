@@ -28,11 +28,12 @@ The defaults are the best full-size recipe measured (issue 12; 8 seeds a row on 
   steps, the average reached back into the fast part and cost 12 points (ablation).
 * ``--batch 512`` on the ring: with the average, 96.4 +- 0.5 % (worst member 95.5 %), reverse KL 0.0019
   (max 0.0033), against 95.5 +- 0.8 % with batch 256; without the average 95.55 +- 0.6 % against 95.0.
-  It costs about twice the minutes a step. ``--grid-batch 256``: the grid needs 15,000 steps, which
-  at batch 512 would take ~13.5 minutes with 10 seeds on an idle core (ring: 9.0 minutes for
-  10,000), too close to the 15-minute budget (a busy second core made runs up to 1.6 times slower).
+  It costs about twice the minutes a step. ``--grid-batch 512`` as well: on the grid (10 seeds, 15,000
+  steps) 92.3 +- 1.9 % (worst member 87.8 %), reverse KL 0.0048 (max 0.0075) against 89.4 +- 4.9 %
+  (worst 75.4 %), 0.0082 at batch 256, in 9.8 minutes beside another run on the second core
+  (full2d_grid_batch512.json; the single change that helped the grid most in the quick ablation too).
 * ``--grid-decay-start 0.7``: the grid needs its steps at the full rate to dig 25 pits; with the
-  decay over the last 30 % the grid (10 seeds, 15,000 steps) gave 89.4 +- 4.9 % (worst member 75.4 %),
+  decay over the last 30 % the grid (10 seeds, 15,000 steps, batch 256) gave 89.4 +- 4.9 % (worst member 75.4 %),
   reverse KL 0.0082, against 87.9 +- 6.7 % (worst 68.6 %), 0.0106 over the second half (higher in 8
   members of 10). The same member (seed 1) lags in both: the grid is still short of 95 %.
 * what did not help (ring, 8 seeds): latent 16 (91.6 % at 5,000 steps against 92.4 %), width 128
@@ -86,7 +87,7 @@ def main() -> None:
     ap.add_argument("--decay-to", type=float, default=gan.LinearDecay.to, help="final rate, a fraction of --lr")
     ap.add_argument("--ema", type=float, default=0.999, help="decay of the generator's moving average; 0: none")
     ap.add_argument("--batch", type=int, default=512, help="real and fake samples per member per step (ring)")
-    ap.add_argument("--grid-batch", type=int, default=256, help="the batch on the grid (default: 256, for time)")
+    ap.add_argument("--grid-batch", type=int, default=512, help="the batch on the grid")
     ap.add_argument("--width", type=int, default=gan.GAN2D.width)
     ap.add_argument("--latent-dim", type=int, default=gan.GAN2D.latent_dim)
     ap.add_argument("--dig-per-jump", type=int, default=1, help="energy steps per generator step")
