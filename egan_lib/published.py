@@ -113,3 +113,23 @@ def perfect_sampler(n_modes: int, n_samples: int, *, dim: int | None = 2, n_std:
 PERFECT_RING = perfect_sampler(8, 2500)  # 8 modes, 98.9 % high quality, reverse KL about 0.0014
 PERFECT_GRID = perfect_sampler(25, 2500)  # 25 modes, 98.9 %, about 0.0049
 PERFECT_STACKED_MNIST = perfect_sampler(1000, 26000, dim=None)  # 1,000 modes, KL about 0.019
+
+
+def bench_results(name: str) -> dict | None:
+    """Our own numbers beside the published ones: the table a ``bench/`` script stored as
+    ``bench/results/<name>.json`` in a clone of the book's repository, or None, with a line saying so,
+    where there is none (an ``egan_lib`` installed from git, on Colab say). The folder is looked for next
+    to the installed package (``pip install -e``) and above the working directory (a chapter runs in
+    ``book/``)."""
+    import json
+    from pathlib import Path
+
+    if not isinstance(name, str) or not name or "/" in name or name.endswith(".json"):
+        raise ValueError(f"name must be a bench table's name without .json, e.g. 'full2d', got {name!r}")
+    roots = [Path(__file__).resolve().parents[1], Path.cwd(), *Path.cwd().parents]
+    folder = next((r / "bench" / "results" for r in roots if (r / "bench" / "results").is_dir()), None)
+    if folder is None or not (folder / f"{name}.json").is_file():
+        print(f"bench/results/{name}.json is not here (no clone of the repository, or its bench script has not "
+              "run): what it holds is skipped")
+        return None
+    return json.loads((folder / f"{name}.json").read_text())

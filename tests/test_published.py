@@ -70,3 +70,14 @@ def test_no_other_copy_of_the_numbers():
             continue
         code = _code(path)
         assert not [c for c in copies if c in code], f"{path.name} holds a copy of a published number"
+
+
+def test_bench_results_reads_the_stored_tables_and_says_when_one_is_missing(capsys):
+    full = published.bench_results("full2d")  # this checkout is a clone: the stored table is found
+    stored = json.loads((Path(__file__).resolve().parents[1] / "bench" / "results" / "full2d.json").read_text())
+    assert full == stored and set(full["mixtures"]) == {"ring", "grid"}
+    assert published.bench_results("no_such_table") is None
+    assert "bench/results/no_such_table.json is not here" in capsys.readouterr().out
+    for bad in ("full2d.json", "../full2d", "", 3):
+        with pytest.raises(ValueError, match="name"):
+            published.bench_results(bad)
