@@ -35,6 +35,8 @@ The defaults are the best full-size recipe measured (issue 12; 8 seeds a row on 
   steps) 92.3 +- 1.9 % (worst member 87.8 %), reverse KL 0.0048 (max 0.0075) against 89.4 +- 4.9 %
   (worst 75.4 %), 0.0082 at batch 256, in 9.8 minutes beside another run on the second core
   (full2d_grid_batch512.json; the single change that helped the grid most in the quick ablation too).
+  The grid at 1,024 fits the 15 minutes only with fewer steps, and 10,000 are too few: 86.2 +- 3.4 %,
+  11.5 minutes (full2d_grid_batch1024_10k.json).
 * ``--grid-decay-start 0.7``: the grid needs its steps at the full rate to dig 25 pits; with the
   decay over the last 30 % the grid (10 seeds, 15,000 steps, batch 256) gave 89.4 +- 4.9 % (worst member 75.4 %),
   reverse KL 0.0082, against 87.9 +- 6.7 % (worst 68.6 %), 0.0106 over the second half (higher in 8
