@@ -9,8 +9,8 @@ new default, ReLU with lr 4e-3 decayed over the second half), and ``"full-size r
 with the fields of ``bench/full2d.py``'s options, set here by the same options (``--lr 1e-3``,
 ``--ema 0.999``, ``--batch 256``, ``--decay-start 0.7``, ``--gamma 2``: full2d's grid recipe, the one for
 many modes, at a batch that keeps a mixture under ten minutes with 8 seeds on one core; full2d's grid
-now runs at batch 512, which gained it 3 points there; ``--batch 512`` runs this row at that batch, not
-measured on these mixtures yet). The mixtures are not the
+now runs at batch 512, which gained it 3 points there; ``--batch 512`` runs this row at that batch, measured
+below on the two crowded mixtures). The mixtures are not the
 book's ring and grid:
 a ring of 12, the grid of 25 rotated by 30 degrees, a 7 x 7 grid at spacing 1.5, three rings of 8,
 12 and 16 modes (36 in all), and 10 modes at random places. Same protocol as the ablation
