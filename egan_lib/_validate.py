@@ -53,3 +53,9 @@ def non_negative(name: str, v):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
         raise ValueError(f"{name} must be a non-negative number, got {v!r}")
     return v
+
+
+def boolean(name: str, v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be True or False, got {v!r}")
+    return v

@@ -2,20 +2,17 @@
 
 ``GAN2D`` holds the nets (width, depth, activation, latent size), each net's optimiser, the recipe
 (losses, penalty, weights), the learning-rate schedule, the generator average, the steps, the
-batch, the members and the seeds. ``GAN2D().build(device)`` makes the nets and optimisers, and any
-2D mixture trains in two lines::
+batch, the members, the seeds and the units the nets work in. ``GAN2D().build(device)`` makes the
+nets and optimisers, and any 2D mixture trains in two lines::
 
     gan = GAN2D(members=4).build()
     history = gan.train(data.ring())
 
-Chapters 2-7 start from the default and change what their experiment is about with
-``dataclasses.replace`` (or ``GAN2D(..., field=value)``).
-
-``EnergyModel2D`` is the energy alone, with no generator (chapter 9): its negatives are Langevin
-chains on the energy itself, kept in a replay buffer.
-
-``ImageGAN`` is the same for images (chapter 8): member-batched conv nets, and chapter 8's recipe
-as its default; ``image_default(preset, shape)`` sizes it from a preset's ``image_*`` fields::
+Chapters 2-7 change what their experiment is about with ``dataclasses.replace`` (or ``GAN2D(...,
+field=value)``). ``EnergyModel2D`` is the energy alone, with no generator (chapter 9): its negatives
+are Langevin chains on the energy itself, kept in a replay buffer. ``ImageGAN`` is the same for
+images (chapter 8): member-batched conv nets, chapter 8's recipe as its default;
+``image_default(preset, shape)`` sizes it from a preset's ``image_*`` fields::
 
     gan = image_default(shape=(3, 8, 8)).with_entropy(0.03).build()
     history = gan.train(data.stacked_digits())
@@ -30,7 +27,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import _validate, convnets, entropy as _entropy, nets, penalties, train as _train
+from . import _validate, convnets, entropy as _entropy, nets, penalties, train as _train, units
 from .callbacks import EMA, Schedule
 
 __all__ = ["Opt", "LinearDecay", "GAN2D", "ImageGAN", "GAN", "default", "image_default",
@@ -104,6 +101,7 @@ class _SetUp:
             raise ValueError(f"recipe must be a train.Recipe, got {self.recipe!r}")
         if self.schedule is not None and not callable(self.schedule):
             raise ValueError(f"schedule must be None or a function (optimizer, steps) -> scheduler, got {self.schedule!r}")
+        _validate.boolean("standardise", getattr(self, "standardise", False))
         if getattr(self, "ema", None) is not None and not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be None or a decay in [0, 1), got {self.ema!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -127,8 +125,8 @@ class GAN2D(_SetUp):
     members: int = 4  # K: independent GANs (seeds) trained side by side as one batch
     width: int = 64  # hidden units of both MLPs
     depth: int = 3  # hidden layers of both MLPs
-    # ReLU: a piecewise-linear energy can have a kink, so a pit as narrow as the data (the ablation
-    # of the appendix; a smooth SiLU energy digs one wide valley). nn.SiLU, partial(nn.LeakyReLU, 0.2), ...
+    # ReLU: a piecewise-linear energy can have a kink, a pit as narrow as the data (appendix; a smooth
+    # SiLU energy digs one wide valley). Or nn.SiLU, partial(nn.LeakyReLU, 0.2), ...
     activation: Callable[[], nn.Module] = nn.ReLU
     latent_dim: int = 4  # dimension of the generator's noise z ~ N(0, I)
     # Adam, beta1 = 0 (no momentum; chapter 5), lr 4e-3: four times the old 1e-3 digs the pits of the
@@ -137,15 +135,16 @@ class GAN2D(_SetUp):
     opt_g: Opt = Opt(lr=4e-3)  # the generator's optimiser
     # eq. (1) + R1 with gamma = 2 (chapter 3: critical damping for the linear loss)
     recipe: _train.Recipe = _train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=2.0)
-    # (optimizer, steps) -> LR scheduler for each net; the learning rate falls to 1 % over the second
-    # half of the steps, so the fakes stop jittering round the pits and land in them (a decay over the
-    # last 30 % only left a mode short of fakes in about one member in ten). None: constant.
+    # (optimizer, steps) -> LR scheduler for each net; the rate falls to 1 % over the second half, so the
+    # fakes stop jittering round the pits and land in them (over the last 30 % only: a mode short of
+    # fakes in about one member in ten). None: constant.
     schedule: Callable | None = LinearDecay()
     ema: float | None = None  # decay of a moving average of the generator's weights; None: no average
     steps: int = 2000  # alternating dig/jump steps
     batch: int = 256  # real and fake samples per member per step
     seed: int = 0  # seeds the data and noise stream of the run
     init_seed: int | None = 0  # seeds the nets' initial weights; None: torch's global random state
+    standardise: bool = False  # True: the nets (and gamma) in the data's standardised units (egan_lib.units)
 
     def __post_init__(self) -> None:
         self._check_training(("members", "width", "depth", "latent_dim"))
@@ -198,8 +197,7 @@ class ImageGAN(_SetUp):
         shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else self.shape
         object.__setattr__(self, "shape", convnets._image_shape(shape))  # a list or torch.Size: stored as a tuple
         self._check_training(("members", "width", "latent_dim"))
-        if not isinstance(self.spectral, bool):
-            raise ValueError(f"spectral must be True or False, got {self.spectral!r}")
+        _validate.boolean("spectral", self.spectral)
 
     def build(self, device: torch.device | str | None = None) -> "GAN":
         """The nets and optimisers of this set-up on ``device`` (default: CPU); the nets are made on
@@ -236,8 +234,7 @@ class GAN:
             self.callbacks.append(Schedule(config.schedule(self.opt_e, config.steps),
                                            config.schedule(self.opt_g, config.steps)))
         self.ema = EMA(generator, config.ema) if config.ema is not None else None
-        if self.ema is not None:
-            self.callbacks.append(self.ema)
+        self.callbacks += [self.ema] if self.ema is not None else []
 
     @property
     def sampler(self) -> nn.Module:
@@ -250,6 +247,9 @@ class GAN:
         train a part of the run)."""
         c = self.config
         kwargs = {"steps": c.steps, "batch": c.batch, "seed": c.seed, "recipe": c.recipe, **kwargs}
+        if getattr(c, "standardise", False):  # gamma weighs R1 in the nets' units, |grad_x U|^2 * scale^2
+            s2 = units.standardise(self.energy, self.generator, real) ** 2
+            kwargs["recipe"] = dataclasses.replace(kwargs["recipe"], gamma=kwargs["recipe"].gamma * s2)
         return _train.train(self.energy, self.generator, real, opt_e=self.opt_e, opt_g=self.opt_g,
                             callbacks=[*self.callbacks, *callbacks], **kwargs)
 

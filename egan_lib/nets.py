@@ -15,6 +15,7 @@ network). The convolutional nets for images are in ``convnets``, the fixed analy
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -23,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _validate
+from .units import Units
 
 __all__ = ["MemberLinear", "MLPEnergy", "MLPGenerator", "AutoencoderEnergy", "energy_on_grid",
            "bunch_generator", "frozen"]
@@ -105,7 +107,7 @@ def _make_activation(activation: Callable[[], nn.Module]) -> nn.Module:
 
 
 class _MemberMLP(nn.Module):
-    def __init__(self, members, in_dim, out_dim, width, depth, activation):
+    def __init__(self, members, in_dim, out_dim, width, depth, activation, units: str | None = None):
         super().__init__()
         _validate.positive("width", width, integer=True)
         _validate.positive("depth", depth, integer=True)
@@ -117,6 +119,8 @@ class _MemberMLP(nn.Module):
                 layers.append(_make_activation(activation))
         self.layers = nn.Sequential(*layers)
         self.members, self.in_dim, self.out_dim = members, in_dim, out_dim
+        # data <-> net units (the identity unless fitted; None: none, as in the autoencoder's halves)
+        self.units = None if units is None else Units(in_dim if units == "in" else out_dim, units)
 
     def member(self, k: int) -> nn.Sequential:
         """Member ``k`` as an ordinary ``nn.Sequential`` of ``nn.Linear`` (a copy).
@@ -126,7 +130,8 @@ class _MemberMLP(nn.Module):
         if not (isinstance(k, int) and 0 <= k < self.members):
             raise ValueError(f"k must be an int in [0, {self.members}), got {k!r}")
         mods = [m.member(k) if isinstance(m, MemberLinear) else m for m in self.layers]
-        return nn.Sequential(*mods)
+        units = [copy.deepcopy(self.units)] if self.units is not None else []
+        return nn.Sequential(*units, *mods) if self.units is None or self.units.role == "in" else nn.Sequential(*mods, *units)
 
     def _check_input(self, name: str, x: Tensor) -> Tensor:
         _validate.members_batch(name, x, dim=self.in_dim)
@@ -141,10 +146,10 @@ class MLPEnergy(_MemberMLP):
     def __init__(self, members: int = 1, dim: int = 2, *, width: int = 64, depth: int = 3,
                  activation: Callable[[], nn.Module] = nn.ReLU):
         _validate.positive("dim", dim, integer=True)
-        super().__init__(members, dim, 1, width, depth, activation)
+        super().__init__(members, dim, 1, width, depth, activation, "in")
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(self._check_input("x", x)).squeeze(-1)
+        return self.layers(self.units(self._check_input("x", x))).squeeze(-1)
 
 
 class MLPGenerator(_MemberMLP):
@@ -154,7 +159,7 @@ class MLPGenerator(_MemberMLP):
                  depth: int = 3, activation: Callable[[], nn.Module] = nn.ReLU):
         _validate.positive("dim", dim, integer=True)
         _validate.positive("latent_dim", latent_dim, integer=True)
-        super().__init__(members, latent_dim, dim, width, depth, activation)
+        super().__init__(members, latent_dim, dim, width, depth, activation, "out")
         self.latent_dim = latent_dim
 
     def noise(self, n: int, rng: torch.Generator | None = None, *, device: torch.device | str | None = None) -> Tensor:
@@ -167,7 +172,7 @@ class MLPGenerator(_MemberMLP):
         return _standard_normal((self.members, n, self.latent_dim), rng, device, self.layers[0].weight.device)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.layers(self._check_input("z", z))
+        return self.units(self.layers(self._check_input("z", z)))
 
     @torch.no_grad()
     def sample(self, n: int, rng: torch.Generator | None = None) -> Tensor:
@@ -292,5 +297,5 @@ def bunch_generator(generator: MLPGenerator, center, scale: float, *, members=No
                          f"got {tuple(c.shape)}")
     index = torch.tensor(idx, device=last.weight.device)
     last.weight[index] = last.weight[index] * scale
-    last.bias[index] = c.unsqueeze(1)
+    last.bias[index] = generator.units.to_net(c).unsqueeze(1)  # the centre in the net's units
     return generator
