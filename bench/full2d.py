@@ -3,7 +3,8 @@
     python bench/full2d.py [--members K] [--ring-steps N] [--grid-steps N] [--lr LR] [--decay-start F]
                            [--grid-decay-start F] [--decay-to F] [--ema D] [--batch B] [--grid-batch B] [--width W]
                            [--latent-dim L]
-                           [--dig-per-jump N] [--gamma G] [--mixtures ring grid] [--name NAME] [--out DIR]
+                           [--dig-per-jump N] [--gamma G] [--no-standardise] [--mixtures ring grid] [--name NAME]
+                           [--out DIR]
 
 ``gan.GAN2D()`` (ReLU, width 64, depth 3, latent 4, Adam beta1 = 0, eq. (1) + R1 with gamma = 2,
 batch 256, ``LinearDecay()``: the rate falls to 1 % over the second half) with the fields the
@@ -12,8 +13,24 @@ protocol (2,500 samples per member, high quality within 3 sigma) next to the pub
 ceilings of a perfect sampler (``egan_lib.published``). Prints mean, standard deviation, worst member
 and minutes per mixture; writes bench/results/full2d.json.
 
-The defaults are the best full-size recipe measured (issue 12; 8 seeds a row on the ring, one core):
+The defaults are the best full-size recipe measured (issue 12; 8 seeds a row on the ring, one core).
+With them (full2d.json, 10 seeds each, one core each beside another run): ring 8 modes in every
+seed, 97.5 +- 0.5 % high quality (worst 96.8 %), reverse KL 0.0016 (max 0.0030), 13.9 minutes; grid
+25 modes in every seed, 95.5 +- 0.8 % (worst 93.9 %), reverse KL 0.0050 (max 0.0093), 10.0 minutes:
+ahead of PacGAN2 (ring) and PacGAN4 (grid) on every column.
 
+* ``--standardise`` (on; ``gan.GAN2D(standardise=True)``, ``egan_lib.units``): the nets work in units
+  where the data have mean 0 and spread 1, and gamma weighs R1 in those units. The grid of 25 has a
+  spread of 2.83 and pits up to 5.7 from the origin, where a fresh net has few ReLU kinks (half lie
+  within 0.64 of the origin) and its generator puts nothing; the ring has 0.71. On the grid it takes
+  high quality from 92.3 +- 1.9 % (worst 87.8 %, full2d_grid_batch512.json) to 95.5 +- 0.8 % (worst
+  93.9 %), reverse KL 0.0048 -> 0.0050; first measured with the data divided by their spread instead
+  (``bench/mixtures.py`` "grid of 25, standardised", mixtures_full_b512_grid25_std.json: 95.58 +- 0.66 %).
+  On the ring it changes nothing the members can tell apart (97.6 +- 0.4 % and 0.0022 without,
+  full2d_ring_batch1024.json). In the data's units R1's weight becomes gamma times the spread squared
+  (16 on the grid); ``--no-standardise --gamma 16 --mixtures grid`` separates the two
+  (full2d_grid_gamma16.json): 93.1 +- 1.2 % (worst 91.3 %), reverse KL 0.0053, so of the 3.2 points the
+  stronger penalty is worth 0.8 and the units themselves the other 2.4.
 * ``--lr 1e-3`` for both nets, not the quick default's 4e-3: 4e-3 is there to dig the pits within
   2,000 steps; at full length the lower rate lands the fakes as well and leaves no member behind
   (ablation, decay over the last 30 %, 5,000 steps: lr 1e-3 92.4 +- 0.8 %, 4e-3 92.0 +- 3.6 %;
@@ -75,7 +92,7 @@ def setup(args) -> gan.GAN2D:
     opt = gan.Opt(lr=args.lr)
     return gan.GAN2D(members=args.members, width=args.width, latent_dim=args.latent_dim, batch=args.batch,
                      opt_e=opt, opt_g=opt, schedule=gan.LinearDecay(start=args.decay_start, to=args.decay_to),
-                     ema=args.ema or None, seed=0, init_seed=0,
+                     ema=args.ema or None, seed=0, init_seed=0, standardise=args.standardise,
                      recipe=train.Recipe(penalty=penalties.on_real(penalties.r1), gamma=args.gamma,
                                          dig_per_jump=args.dig_per_jump))
 
@@ -97,6 +114,8 @@ def main() -> None:
     ap.add_argument("--latent-dim", type=int, default=gan.GAN2D.latent_dim)
     ap.add_argument("--dig-per-jump", type=int, default=1, help="energy steps per generator step")
     ap.add_argument("--gamma", type=float, default=2.0, help="weight of R1 (the book's default: 2)")
+    ap.add_argument("--standardise", action=argparse.BooleanOptionalAction, default=True,
+                    help="the nets in the data's standardised units (GAN2D.standardise); --no-standardise: not")
     ap.add_argument("--mixtures", nargs="*", default=["ring", "grid"], choices=["ring", "grid"])
     ap.add_argument("--name", default="full2d", help="the JSON's file name, without .json")
     _common.add_out(ap)

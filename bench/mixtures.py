@@ -2,7 +2,17 @@
 spacings and several rings at once, K seeds each.
 
     python bench/mixtures.py [--members K] [--steps N] [--rows NAME ...] [--mixtures NAME ...] [--out DIR]
-    python bench/mixtures.py --rows "full-size recipe" --name mixtures_full   # bench/full2d.py's recipe
+    python bench/mixtures.py --rows "full-size recipe" --batch 512 --name mixtures_full_std   # bench/full2d.py's recipe
+
+The full-size recipe as it stands (``--standardise``, on by default: the nets in the data's standardised
+units, ``gan.GAN2D(standardise=True)``; batch 512; 8 seeds, 15,000 steps; mixtures_full_std.json, two
+processes side by side; mean +- sd over the seeds, worst seed in brackets): ring of 12: 12 modes in every
+seed, 96.2 +- 0.6 % high quality (95.2), reverse KL 0.0031; grid rotated 30°: 25 modes, 95.3 +- 0.9 %
+(93.2), 0.0056; 10 scattered modes: 10 modes, 96.9 +- 0.4 % (96.3), 0.0026; the 7 x 7 grid: 49 modes in
+every seed, 87.1 +- 2.0 % (83.0), 0.0139; three rings: 36 modes, 76.3 +- 4.2 % (71.8), 0.0180, the one
+mixture whose fakes are wider than its modes (median distance to the nearest mode 1.0-1.55 sigma; the
+others 0.4-0.95). The numbers below, up to the standardised variants, are the same row in the data's
+own units (``--no-standardise`` now) at batch 256 unless it says 512.
 
 The rows are those of ``bench/ablation.py`` (by default the book's old set-up and its
 new default, ReLU with lr 4e-3 decayed over the second half), and ``"full-size recipe"``: ``gan.GAN2D()``
@@ -85,6 +95,9 @@ MIXTURES = {
     "10 scattered modes": scattered,
     # variants, run only when named in --mixtures
     "grid 7x7, spacing 1.5, standardised": lambda: standardised(data.grid(side=7, spacing=1.5, std=0.05)),
+    "three rings (36 modes), standardised": lambda: standardised(data.rings()),
+    "grid of 25, standardised": lambda: standardised(data.grid()),
+    "ring of 8, standardised": lambda: standardised(data.ring()),
 }
 DEFAULT_MIXTURES = list(MIXTURES)[:5]
 
@@ -106,6 +119,8 @@ def main() -> None:
     full.add_argument("--latent-dim", type=int, default=gan.GAN2D.latent_dim)
     full.add_argument("--dig-per-jump", type=int, default=1, help="energy steps per generator step")
     full.add_argument("--gamma", type=float, default=2.0, help="weight of R1")
+    full.add_argument("--standardise", action=argparse.BooleanOptionalAction, default=True,
+                      help="the nets in the data's standardised units (GAN2D.standardise); --no-standardise: not")
     _common.add_out(ap)
     args = ap.parse_args()
     bad = [r for r in args.rows if r not in ROWS and r != FULL] + [m for m in args.mixtures if m not in MIXTURES]
