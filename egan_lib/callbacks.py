@@ -224,7 +224,9 @@ class Schedule(Callback):
 class EMA(Callback):
     r"""An exponential moving average of the generator's weights, :math:`\bar\theta \leftarrow
     \beta\bar\theta + (1-\beta)\theta` after every step from step ``start`` on; ``ema.generator``
-    is the averaged copy (sample from it after training)."""
+    is the averaged copy (sample from it after training). A run that begins at step 0 starts the
+    average from the weights it trains from, so a generator changed after the copy was made (a
+    chapter's own initial weights, say) is averaged from those; ``started`` says whether a run has."""
 
     def __init__(self, generator: nn.Module, decay: float = 0.999, *, start: int = 0):
         if not isinstance(generator, nn.Module):
@@ -234,6 +236,14 @@ class EMA(Callback):
         self.decay, self.start = decay, start
         self.source = generator
         self.generator = copy.deepcopy(generator).requires_grad_(False)
+        self.started = False
+
+    @torch.no_grad()
+    def on_start(self, run) -> None:
+        if run.step == 0:  # a fresh run: the average begins at the weights it trains from
+            for avg, p in zip(self.generator.parameters(), self.source.parameters(), strict=True):
+                avg.copy_(p)
+        self.started = True
 
     @torch.no_grad()
     def on_step(self, run):
@@ -248,6 +258,7 @@ class EMA(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
+        self.started = True
 
 
 class ChangeRecipe(Callback):

@@ -238,8 +238,8 @@ class GAN:
 
     @property
     def sampler(self) -> nn.Module:
-        """The generator to sample from: the moving average when the set-up keeps one."""
-        return self.ema.generator if self.ema is not None else self.generator
+        """The generator to sample from: the moving average, once a run has begun, where there is one."""
+        return self.ema.generator if self.ema is not None and self.ema.started else self.generator
 
     def train(self, real, *, callbacks=(), **kwargs) -> _train.History:
         """``train.train`` on ``real`` with this set-up's steps, batch, seed, recipe and callbacks;

@@ -107,6 +107,7 @@ def test_a_two_step_run_on_digits_with_the_entropy_term():
 
 def test_schedule_and_ema_become_callbacks():
     g = TINY.replace(schedule=gan.LinearDecay(0.5, 0.1), ema=0.9).build()
-    assert any(isinstance(c, train.Schedule) for c in g.callbacks) and g.sampler is g.ema.generator
+    assert any(isinstance(c, train.Schedule) for c in g.callbacks) and g.sampler is g.generator  # not trained yet
     g.train(data.digits(), progress=False)
+    assert g.sampler is g.ema.generator
     assert g.opt_e.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.1)

@@ -162,6 +162,20 @@ def test_ema_averages_the_weights():
     assert all(torch.allclose(a, b + 0.5) for a, b in zip(ema.generator.parameters(), before))
 
 
+def test_ema_starts_from_the_weights_a_fresh_run_trains_from():
+    g = SMALL.replace(ema=0.9).build()
+    with torch.no_grad():  # a chapter's own initial generator, set after build (chapter 6's bunched start)
+        for p in g.generator.parameters():
+            p.mul_(0.5)
+    assert g.sampler is g.generator  # before training, an average of no steps is the generator itself
+    changed = [p.clone() for p in g.generator.parameters()]
+    g.train(data.ring(), steps=1, progress=False)
+    step = [p.clone() for p in g.generator.parameters()]
+    assert g.sampler is g.ema.generator  # 0.9 * the changed weights + 0.1 * those after one step
+    for avg, a, b in zip(g.ema.generator.parameters(), changed, step, strict=True):
+        assert torch.allclose(avg, 0.9 * a + 0.1 * b, atol=1e-6)
+
+
 # ---- the set-up object ----
 
 def test_a_set_up_trains_any_mixture_in_two_lines():
