@@ -37,6 +37,7 @@ from egan_lib import data, gan, metrics, penalties, presets, train
 
 DECAY = gan.LinearDecay(start=0.7, to=0.01)  # over the last 30 % of the steps
 DECAY_HALF = gan.LinearDecay(start=0.5, to=0.01)  # over the second half: the book's default
+DECAY_HALF_TO_0_1 = gan.LinearDecay(start=0.5, to=0.001)  # the same, down to 0.1 %
 LEAKY = functools.partial(nn.LeakyReLU, 0.2)
 R1 = functools.partial(train.Recipe, penalty=penalties.on_real(penalties.r1))
 
@@ -86,8 +87,8 @@ ROWS: dict[str, tuple[dict, float]] = {
     "default, generator lr 1e-3": (dict(DEFAULT, opt_g=gan.Opt(lr=1e-3)), 1.0),
     "default, batch 512": (dict(DEFAULT, batch=512), 1.0),
     "default, 2 digs per jump": (dict(DEFAULT, recipe=R1(gamma=2.0, dig_per_jump=2)), 1.0),
-    "default, decay to 0.1 %": (dict(DEFAULT, schedule=gan.LinearDecay(to=0.001)), 1.0),
-    "default, decay to 0.1 %, EMA 0.99": (dict(DEFAULT, schedule=gan.LinearDecay(to=0.001), ema=0.99), 1.0),
+    "default, decay to 0.1 %": (dict(DEFAULT, schedule=DECAY_HALF_TO_0_1), 1.0),
+    "default, decay to 0.1 %, EMA 0.99": (dict(DEFAULT, schedule=DECAY_HALF_TO_0_1, ema=0.99), 1.0),
 }
 
 
