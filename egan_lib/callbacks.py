@@ -224,9 +224,10 @@ class Schedule(Callback):
 class EMA(Callback):
     r"""An exponential moving average of the generator's weights, :math:`\bar\theta \leftarrow
     \beta\bar\theta + (1-\beta)\theta` after every step from step ``start`` on; ``ema.generator``
-    is the averaged copy (sample from it after training). A run that begins at step 0 starts the
-    average from the weights it trains from, so a generator changed after the copy was made (a
-    chapter's own initial weights, say) is averaged from those; ``started`` says whether a run has."""
+    is the averaged copy (sample from it after training). The first run starts the average from the
+    weights it trains from, so a generator changed after the copy was made (a chapter's own initial
+    weights, say) is averaged from those; a later run (the next part of a run trained in parts, as the
+    playground does) carries the average on. ``started`` says whether a run has begun."""
 
     def __init__(self, generator: nn.Module, decay: float = 0.999, *, start: int = 0):
         if not isinstance(generator, nn.Module):
@@ -240,7 +241,7 @@ class EMA(Callback):
 
     @torch.no_grad()
     def on_start(self, run) -> None:
-        if run.step == 0:  # a fresh run: the average begins at the weights it trains from
+        if not self.started:  # the first run: the average begins at the weights it trains from
             for avg, p in zip(self.generator.parameters(), self.source.parameters(), strict=True):
                 avg.copy_(p)
         self.started = True

@@ -176,6 +176,15 @@ def test_ema_starts_from_the_weights_a_fresh_run_trains_from():
         assert torch.allclose(avg, 0.9 * a + 0.1 * b, atol=1e-6)
 
 
+def test_ema_carries_on_over_a_run_trained_in_parts():
+    g = SMALL.replace(ema=0.9).build()
+    g.train(data.ring(), steps=1, progress=False)
+    first = [p.clone() for p in g.ema.generator.parameters()]
+    g.train(data.ring(), steps=1, seed=1, progress=False)  # the next part (the playground trains frame by frame)
+    for avg, a, b in zip(g.ema.generator.parameters(), first, g.generator.parameters(), strict=True):
+        assert torch.allclose(avg, 0.9 * a + 0.1 * b, atol=1e-6)  # not restarted at the live weights
+
+
 # ---- the set-up object ----
 
 def test_a_set_up_trains_any_mixture_in_two_lines():
