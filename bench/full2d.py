@@ -7,11 +7,12 @@
                            [--out DIR]
 
 ``gan.GAN2D()`` (ReLU, width 64, depth 3, latent 4, Adam beta1 = 0, eq. (1) + R1 with gamma = 2,
-batch 256, ``LinearDecay()``: the rate falls to 1 % over the second half) with the fields the
-options name set explicitly, trained as K members (K seeds) side by side, scored under PacGAN's
-protocol (2,500 samples per member, high quality within 3 sigma) next to the published rows and the
-ceilings of a perfect sampler (``egan_lib.published``). Prints mean, standard deviation, worst member
-and minutes per mixture; writes bench/results/full2d.json.
+batch 256, the rate falling to 0.1 % over the second half, EMA 0.99) with the fields the options name
+set explicitly (the schedule and the average among them: ``--decay-to`` is 1 % unless given), trained
+as K members (K seeds) side by side, scored under PacGAN's protocol (2,500 samples per member, high
+quality within 3 sigma) next to the published rows and the ceilings of a perfect sampler
+(``egan_lib.published``). Prints mean, standard deviation, worst member and minutes per mixture;
+writes bench/results/full2d.json.
 
 The defaults are the best full-size recipe measured (issue 12; 8 seeds a row on the ring, one core).
 With them (full2d.json, 10 seeds each, one core each beside another run): ring 8 modes in every

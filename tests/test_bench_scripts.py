@@ -49,6 +49,28 @@ def test_the_ablations_default_row_is_the_books_default():
     assert factor == 1.0 and train.describe(row) == train.describe(gan.GAN2D())
 
 
+def test_every_stored_ablation_row_is_the_set_up_its_name_says():
+    """A row's name in a stored table is a key of ablation.ROWS; the changes it ran with (stored as text,
+    relative to BASE) must be that row's changes today, field by field (a field a side leaves out is BASE's)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import ablation
+    finally:
+        sys.path.remove(str(BENCH))
+    from egan_lib import train
+
+    checked = 0
+    for path in sorted((BENCH / "results").glob("ablation*.json")):
+        for name, row in json.loads(path.read_text())["rows"].items():
+            changes = ablation.ROWS[name][0]
+            for field in set(changes) | set(row["changes"]):
+                base = train.describe(getattr(ablation.BASE, field))
+                want = train.describe(changes[field]) if field in changes else base
+                assert row["changes"].get(field, base) == want, (path.name, name, field)
+            checked += 1
+    assert checked >= 10
+
+
 def test_stacked_full_records_the_schedule_and_average_it_ran_with(tmp_path):
     _run("stacked_full.py", "--members", "2", "--steps", "4", "--width", "4", "--batch", "8", "--eval-samples", "200",
          "--configs", "none", "--schedule", "decay", "--ema", "0.999", "--lr", "1e-3", "--name", "sd", tmp_path=tmp_path)

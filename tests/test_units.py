@@ -78,9 +78,10 @@ def test_the_units_travel_with_members_the_average_and_checkpoints(tmp_path):
     g = cfg.build()
     g.train(data.grid(), progress=False, callbacks=[train.Checkpoints(tmp_path, 30)])
     x = torch.randn(2, 20, 2) * 4
-    assert torch.allclose(g.energy.member(1)(x[1]).squeeze(-1), g.energy(x)[1])
+    # one member's nets against the batched ones: float32 sums in another order, so an absolute tolerance
+    assert torch.allclose(g.energy.member(1)(x[1]).squeeze(-1), g.energy(x)[1], atol=1e-5)
     z = g.generator.noise(20, torch.Generator().manual_seed(0))
-    assert torch.allclose(g.generator.member(0)(z[0]), g.generator(z)[0])
+    assert torch.allclose(g.generator.member(0)(z[0]), g.generator(z)[0], atol=1e-5)
     assert torch.equal(g.sampler.units.scale, g.energy.units.scale)  # the average samples in the data's units
     resumed = cfg.build()
     resumed.train(data.grid(), progress=False, callbacks=[train.Checkpoints(tmp_path, 30)])
