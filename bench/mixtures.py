@@ -60,6 +60,11 @@ members; modes, mean high quality): ring of 12: 12.0 in every seed, 88.2 % (84.3
 rotated grid 25.0, 82.5 % (81.3 %); 7 x 7 grid 45.8, 13.9 % (45.4, 13.1 %); three rings 34.8, 27.1 % (35.3, 28.1 %);
 10 scattered modes 10.0, 90.7 % (90.6 %). No worse anywhere the members can tell apart; the crowded mixtures
 are out of reach of either at this length.
+
+The quick default untouched but for its length, ``--rows default --steps 10000 --members 8 --name
+mixtures_default_10k`` (modes, mean high quality, worst seed's, worst reverse KL): ring of 12: 12 in every
+seed, 88.8 % (80.1), 0.111; rotated grid 25, 90.8 % (88.3), 0.055; 7 x 7 grid 48.75 (worst seed 47),
+80.4 % (69.2), 0.166; three rings 36, 83.5 % (79.0), 0.032; 10 scattered modes 10, 94.9 % (91.4), 0.0066.
 """
 
 from __future__ import annotations
