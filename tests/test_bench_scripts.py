@@ -36,12 +36,18 @@ def test_ablation_runs_named_rows_and_refuses_unknown_ones(tmp_path):
         _run("ablation.py", "--rows", "no such row", tmp_path=tmp_path)
 
 
-def test_the_ablations_default_row_is_the_books_default():
+def _ablation():
+    """bench/ablation.py as a module (it imports bench/_common, so bench/ is on the path while it loads)."""
     sys.path.insert(0, str(BENCH))
     try:
         import ablation
     finally:
         sys.path.remove(str(BENCH))
+    return ablation
+
+
+def test_the_ablations_default_row_is_the_books_default():
+    ablation = _ablation()
     from egan_lib import gan, train
 
     changes, factor = ablation.ROWS["default"]
@@ -52,11 +58,7 @@ def test_the_ablations_default_row_is_the_books_default():
 def test_every_stored_ablation_row_is_the_set_up_its_name_says():
     """A row's name in a stored table is a key of ablation.ROWS; the changes it ran with (stored as text,
     relative to BASE) must be that row's changes today, field by field (a field a side leaves out is BASE's)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        import ablation
-    finally:
-        sys.path.remove(str(BENCH))
+    ablation = _ablation()
     from egan_lib import train
 
     checked = 0
